@@ -1,0 +1,129 @@
+"""Messages between two processes over one end of a duplex ``multiprocessing.Pipe``.
+
+A frame is a 4-byte big-endian length followed by an orjson-encoded object: the same
+framing ``multiprocessing.Connection.send_bytes`` uses, so a blocking peer can still use
+``recv_bytes``. Frames are read from the event loop (asyncio streams on the pipe's socket),
+never with a blocking ``recv``; ``send`` waits for the peer when the pipe is full, which is
+the backpressure. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from multiprocessing.connection import Connection
+from typing import Any
+
+import orjson
+
+logger = logging.getLogger("framework.channel")
+
+HEADER = struct.Struct("!i")
+LONG_HEADER = struct.Struct("!Q")
+MAX_FRAME_SIZE = 16 * 1024 * 1024
+_DISCARD_CHUNK = 64 * 1024
+
+
+class FrameError(ValueError):
+    """A frame that is not an orjson-encoded JSON object."""
+
+
+def encode_frame(message: dict[str, Any]) -> bytes:
+    """Frame ``message``; raises TypeError when it is not JSON-serialisable."""
+    try:
+        payload = orjson.dumps(message)
+    except orjson.JSONEncodeError as error:
+        raise TypeError(f"cannot send {message!r} between processes: {error}") from None
+    if len(payload) > MAX_FRAME_SIZE:
+        raise ValueError(f"message of {len(payload)} bytes is over the {MAX_FRAME_SIZE} limit")
+    return HEADER.pack(len(payload)) + payload
+
+
+def decode_frame(payload: bytes) -> dict[str, Any]:
+    """Decode one frame's payload; raises FrameError for anything but a JSON object."""
+    try:
+        message = orjson.loads(payload)
+    except orjson.JSONDecodeError as error:
+        raise FrameError(f"not JSON: {error}") from None
+    if not isinstance(message, dict):
+        raise FrameError(f"not a JSON object: {type(message).__name__}")
+    return message
+
+
+class Channel:
+    """One process's end of a pipe: ``send`` messages, ``receive`` them until the peer closes.
+
+    ``peer`` names the other side in log lines ("worker 3", "master").
+    """
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.peer = peer
+
+    @classmethod
+    async def open(cls, conn: Connection, peer: str) -> Channel:
+        """Take over ``conn``'s file descriptor; the Connection object is detached."""
+        sock = socket.socket(fileno=conn.detach())
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=2**20)
+        return cls(reader, writer, peer)
+
+    @property
+    def is_closing(self) -> bool:
+        return self._writer.is_closing()
+
+    def write(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` without waiting for the peer; call ``drain`` to apply backpressure."""
+        self._writer.write(encode_frame(message))
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send ``message``, waiting while the pipe is full."""
+        self._writer.write(encode_frame(message))
+        await self._writer.drain()
+
+    async def receive(self) -> dict[str, Any] | None:
+        """The next well-formed message, or None once the peer has closed its end.
+
+        Garbage and oversized frames are logged with the peer's name and dropped.
+        """
+        while True:
+            try:
+                size = HEADER.unpack(await self._reader.readexactly(HEADER.size))[0]
+                if size == -1:
+                    size = LONG_HEADER.unpack(await self._reader.readexactly(LONG_HEADER.size))[0]
+                if size < 0 or size > MAX_FRAME_SIZE:
+                    await self._discard(size)
+                    logger.warning("dropped a frame of %d bytes from %s: over the limit",
+                                   size, self.peer)
+                    continue
+                payload = await self._reader.readexactly(size)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return None
+            try:
+                return decode_frame(payload)
+            except FrameError as error:
+                logger.warning("dropped a garbage frame from %s: %s", self.peer, error)
+
+    async def _discard(self, size: int) -> None:
+        if size < 0:
+            raise ConnectionError(f"unrecoverable frame header from {self.peer}")
+        while size > 0:
+            chunk = await self._reader.read(min(size, _DISCARD_CHUNK))
+            if not chunk:
+                raise ConnectionError("pipe closed")
+            size -= len(chunk)
+
+    async def close(self) -> None:
+        self._writer.close()
+        try:
+            await self._writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
