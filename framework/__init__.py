@@ -1,1 +1,13 @@
 """fw: a dependency-injection application framework with a multi-process server and a broker."""
+
+from framework import http, rpc
+from framework.app import App
+from framework.config import FrameworkConfig
+from framework.di.provider import provide
+from framework.events import event_dispatcher
+from framework.framework_module import FrameworkModule
+from framework.module import Module
+from framework.process import ProcessInfo, process_info
+
+__all__ = ["App", "FrameworkConfig", "FrameworkModule", "Module", "ProcessInfo",
+           "event_dispatcher", "http", "process_info", "provide", "rpc"]

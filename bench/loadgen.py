@@ -1,0 +1,81 @@
+"""Load a URL for a while with a fixed number of connections; report requests/s and p99.
+
+``load(url, seconds, connections)`` uses wrk when it is installed and otherwise the aiohttp
+load generator below, so every row of a benchmark run is measured by the same client.
+Import it from other benchmarks: ``from bench.loadgen import load``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests_per_second: float
+    p99_ms: float
+    requests: int
+    errors: int
+    client: str
+
+
+def load(url: str, seconds: float = 5.0, connections: int = 64) -> LoadResult:
+    """GET ``url`` over ``connections`` keep-alive connections for ``seconds``."""
+    if shutil.which("wrk"):
+        return load_with_wrk(url, seconds, connections)
+    return asyncio.run(load_with_aiohttp(url, seconds, connections))
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def load_with_wrk(url: str, seconds: float, connections: int) -> LoadResult:
+    """wrk with one thread (the machine's other cores belong to the server)."""
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
+        capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                              r"timeout (\d+)", output)
+    errors = int(failed.group(1)) if failed else 0
+    if socket_errors:
+        errors += sum(int(count) for count in socket_errors.groups())
+    return LoadResult(rate, float(value) * _UNITS_MS[unit], total, errors, "wrk")
+
+
+async def load_with_aiohttp(url: str, seconds: float, connections: int) -> LoadResult:
+    """The fallback client: ``connections`` tasks, each sending one request at a time."""
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        deadline = time.perf_counter() + seconds
+
+        async def client() -> None:
+            nonlocal errors
+            while (started := time.perf_counter()) < deadline:
+                try:
+                    async with session.get(url) as response:
+                        await response.read()
+                        if response.status >= 400:
+                            errors += 1
+                except aiohttp.ClientError:
+                    errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else 0.0
+    return LoadResult(len(latencies) / elapsed, p99, len(latencies), errors, "aiohttp")

@@ -1,0 +1,260 @@
+"""The broker's state: channels, cache, key-values, locks and queues, shared by processes.
+
+Plain synchronous state with one method per operation and no I/O: the memory adapter calls
+it directly, the master's BrokerHost calls it for its workers. Each process using it is
+attached under a key with an ``EnginePeer`` that receives what is pushed to that process
+(bus messages, queue jobs); detaching a process drops everything it held.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from framework.broker.codec import decode, encode
+from framework.broker.queues import Job, JobQueue
+
+Number = int | float
+
+
+class EnginePeer(Protocol):
+    """What the engine pushes to one attached process."""
+
+    def deliver_message(self, channel: str, payload: str) -> None: ...
+
+    def deliver_job(self, queue: str, consumer: int, job: Job) -> None: ...
+
+
+@dataclass
+class _Entry:
+    payload: str
+    expires_at: float | None
+
+
+@dataclass
+class _Lock:
+    process: str
+    token: str
+    expires_at: float
+
+
+class ExpiringStore:
+    """Key -> JSON text with an optional ttl; expired entries vanish on access and in sweeps."""
+
+    SWEEP_EVERY = 1.0
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._next_sweep = clock() + self.SWEEP_EVERY
+
+    def get(self, key: str) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None and entry.expires_at is not None and entry.expires_at <= self._clock():
+            del self._entries[key]
+            return None
+        return entry
+
+    def set(self, key: str, payload: str, ttl: float | None) -> None:
+        now = self._clock()
+        self._entries[key] = _Entry(payload, None if ttl is None else now + ttl)
+        if now >= self._next_sweep:
+            self._sweep(now)
+
+    def delete(self, key: str) -> bool:
+        return self._entries.pop(key, None) is not None
+
+    def remaining(self, entry: _Entry) -> float | None:
+        """Seconds ``entry`` has left, None when it never expires."""
+        return None if entry.expires_at is None else max(0.0, entry.expires_at - self._clock())
+
+    def _sweep(self, now: float) -> None:
+        expired = [key for key, entry in self._entries.items()
+                   if entry.expires_at is not None and entry.expires_at <= now]
+        for key in expired:
+            del self._entries[key]
+        self._next_sweep = now + self.SWEEP_EVERY
+
+
+class BrokerEngine:
+    """Every process's shared broker state; see the module docstring."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._peers: dict[str, EnginePeer] = {}
+        self._channels: dict[str, set[str]] = {}
+        self._cache = ExpiringStore(clock)
+        self._near_copies: dict[str, set[str]] = {}
+        self._values = ExpiringStore(clock)
+        self._locks: dict[str, _Lock] = {}
+        self._queues: dict[str, JobQueue] = {}
+
+    # processes
+
+    def attach(self, process: str, peer: EnginePeer) -> None:
+        if process in self._peers:
+            raise ValueError(f"broker process {process!r} is already attached")
+        self._peers[process] = peer
+
+    def detach(self, process: str) -> None:
+        """Forget ``process``: its subscriptions, near copies, locks and consumers go; its
+        unacknowledged jobs are delivered again to other consumers."""
+        self._peers.pop(process, None)
+        for subscribers in self._channels.values():
+            subscribers.discard(process)
+        self._channels = {name: subs for name, subs in self._channels.items() if subs}
+        for holders in self._near_copies.values():
+            holders.discard(process)
+        self._locks = {name: lock for name, lock in self._locks.items()
+                       if lock.process != process}
+        for name, queue in self._queues.items():
+            queue.drop_process(process)
+            self._dispatch(name)
+
+    def _require(self, process: str) -> None:
+        """What a process holds must go when it detaches, so it must be attached to hold it."""
+        if process not in self._peers:
+            raise ValueError(f"broker process {process!r} is not attached (it left the broker)")
+
+    # bus
+
+    def subscribe(self, process: str, channel: str) -> None:
+        self._require(process)
+        self._channels.setdefault(channel, set()).add(process)
+
+    def unsubscribe(self, process: str, channel: str) -> None:
+        subscribers = self._channels.get(channel)
+        if subscribers is not None:
+            subscribers.discard(process)
+            if not subscribers:
+                del self._channels[channel]
+
+    def publish(self, channel: str, payload: str) -> int:
+        """Push ``payload`` to every process subscribed to ``channel``; returns how many."""
+        subscribers = self._channels.get(channel, ())
+        for process in subscribers:
+            self._peers[process].deliver_message(channel, payload)
+        return len(subscribers)
+
+    # cache
+
+    def cache_get(self, process: str, key: str,
+                  near_copy: bool = False) -> tuple[str, float | None] | None:
+        """(payload, seconds left) or None; ``near_copy`` records that ``process`` keeps it."""
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        if near_copy:
+            self._require(process)
+            self._near_copies.setdefault(key, set()).add(process)
+        return entry.payload, self._cache.remaining(entry)
+
+    def cache_set(self, process: str, key: str, payload: str, ttl: float | None) -> set[str]:
+        """Store; returns the other processes whose near copy of ``key`` must be invalidated."""
+        self._cache.set(key, payload, ttl)
+        return self._take_near_copies(process, key)
+
+    def cache_delete(self, process: str, key: str) -> set[str]:
+        self._cache.delete(key)
+        return self._take_near_copies(process, key)
+
+    def _take_near_copies(self, writer: str, key: str) -> set[str]:
+        holders = self._near_copies.pop(key, set())
+        holders.discard(writer)
+        return holders
+
+    # key-values
+
+    def kv_get(self, key: str) -> str | None:
+        entry = self._values.get(key)
+        return None if entry is None else entry.payload
+
+    def kv_set(self, key: str, payload: str, ttl: float | None = None) -> None:
+        self._values.set(key, payload, ttl)
+
+    def kv_delete(self, key: str) -> None:
+        self._values.delete(key)
+
+    def kv_increment(self, key: str, by: Number = 1) -> Number:
+        """Add ``by`` to the number at ``key`` (0 when absent) and return the sum; keeps ttl."""
+        entry = self._values.get(key)
+        current = 0 if entry is None else _number_from(entry.payload, key)
+        total = current + by
+        if entry is None:
+            self._values.set(key, _number_text(total), None)
+        else:
+            entry.payload = _number_text(total)
+        return total
+
+    # locks
+
+    def lock_acquire(self, process: str, name: str, ttl: float) -> str | None:
+        """A token proving ownership of lock ``name`` for ``ttl`` seconds, or None when held."""
+        self._require(process)
+        now = self._clock()
+        held = self._locks.get(name)
+        if held is not None and held.expires_at > now:
+            return None
+        token = secrets.token_hex(8)
+        self._locks[name] = _Lock(process, token, now + ttl)
+        return token
+
+    def lock_release(self, name: str, token: str) -> bool:
+        """Release ``name`` if ``token`` still owns it; False when it expired or moved on."""
+        held = self._locks.get(name)
+        if held is None or held.token != token:
+            return False
+        del self._locks[name]
+        return held.expires_at > self._clock()
+
+    def lock_is_held(self, name: str) -> bool:
+        held = self._locks.get(name)
+        return held is not None and held.expires_at > self._clock()
+
+    # queues
+
+    def queue_produce(self, queue: str, payload: str) -> None:
+        self._queue(queue).add(payload)
+        self._dispatch(queue)
+
+    def queue_consume(self, process: str, queue: str, consumer: int, max_parallel: int) -> None:
+        self._require(process)
+        self._queue(queue).add_consumer(process, consumer, max_parallel)
+        self._dispatch(queue)
+
+    def queue_stop(self, process: str, queue: str, consumer: int) -> None:
+        self._queue(queue).remove_consumer(process, consumer)
+
+    def queue_ack(self, process: str, queue: str, job_id: int) -> None:
+        """The job's handler finished: it is gone for good."""
+        self._queue(queue).finish(process, job_id)
+        self._dispatch(queue)
+
+    def queue_retry(self, process: str, queue: str, job_id: int) -> None:
+        """The job's handler raised: deliver it again, after the jobs already waiting."""
+        self._queue(queue).retry(process, job_id)
+        self._dispatch(queue)
+
+    def _queue(self, name: str) -> JobQueue:
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = JobQueue()
+        return queue
+
+    def _dispatch(self, name: str) -> None:
+        for process, consumer, job in self._queues[name].assign():
+            self._peers[process].deliver_job(name, consumer, job)
+
+
+def _number_from(payload: str, key: str) -> Number:
+    value = decode(payload)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"cannot increment key {key!r}: it holds {payload[:40]}, not a number")
+    return value
+
+
+def _number_text(value: Number) -> str:
+    return encode(value)

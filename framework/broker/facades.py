@@ -1,0 +1,213 @@
+"""BrokerCache, BrokerKeyValue, BrokerLock and BrokerQueue: async facades over an adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+from framework.broker.adapter import BrokerAdapter, Number, StopConsuming
+from framework.broker.codec import check_name, decode, encode
+
+DEFAULT_LOCK_TTL = 60.0
+BUILD_LOCK_TTL = 60.0
+
+
+class LockTimeout(TimeoutError):
+    """The lock was still held by someone else when the timeout ran out."""
+
+
+def _check_ttl(ttl: Any, what: str, optional: bool = True) -> float | None:
+    if ttl is None and optional:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
+        raise ValueError(f"{what} must be a number of seconds > 0, got {ttl!r}")
+    return float(ttl)
+
+
+async def _call(function: Callable[..., Any], *args: Any) -> Any:
+    result = function(*args)
+    return await result if inspect.isawaitable(result) else result
+
+
+class HeldLock:
+    """A lock this caller owns until ``release()`` (or the end of ``async with``) or its ttl."""
+
+    def __init__(self, adapter: BrokerAdapter, name: str, token: str) -> None:
+        self.name = name
+        self._adapter = adapter
+        self._token = token
+
+    async def release(self) -> bool:
+        """Give the lock back; False when its ttl had already ended."""
+        return await self._adapter.lock_release(self.name, self._token)
+
+    async def __aenter__(self) -> HeldLock:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.release()
+
+
+class _LockRequest:
+    """What ``BrokerLock.lock`` returns: ``async with`` it, or await it for a HeldLock."""
+
+    def __init__(self, locks: BrokerLock, name: str, ttl: float, timeout: float | None) -> None:
+        self._locks, self._name, self._ttl, self._timeout = locks, name, ttl, timeout
+        self._held: HeldLock | None = None
+
+    def __await__(self) -> Generator[Any, None, HeldLock]:
+        return self._locks._wait_for(self._name, self._ttl, self._timeout).__await__()
+
+    async def __aenter__(self) -> HeldLock:
+        self._held = await self._locks._wait_for(self._name, self._ttl, self._timeout)
+        return self._held
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._held is not None:
+            await self._held.release()
+
+
+class BrokerLock:
+    """Named locks across processes; released by the holder, its process's death, or ttl."""
+
+    MIN_POLL, MAX_POLL = 0.001, 0.05
+
+    def __init__(self, adapter: BrokerAdapter) -> None:
+        self._adapter = adapter
+
+    def lock(self, name: str, ttl: float = DEFAULT_LOCK_TTL,
+             timeout: float | None = None) -> _LockRequest:
+        """Wait for ``name`` (forever when ``timeout`` is None); LockTimeout after ``timeout``."""
+        check_name(name, "lock name")
+        _check_ttl(ttl, "lock ttl", optional=False)
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
+            raise ValueError(f"lock timeout must be seconds >= 0 or None, got {timeout!r}")
+        return _LockRequest(self, name, ttl, timeout)
+
+    async def try_lock(self, name: str, ttl: float = DEFAULT_LOCK_TTL) -> HeldLock | None:
+        """The lock if it is free now, else None."""
+        check_name(name, "lock name")
+        _check_ttl(ttl, "lock ttl", optional=False)
+        token = await self._adapter.lock_acquire(name, ttl)
+        return None if token is None else HeldLock(self._adapter, name, token)
+
+    async def is_locked(self, name: str) -> bool:
+        check_name(name, "lock name")
+        return await self._adapter.lock_is_held(name)
+
+    async def _wait_for(self, name: str, ttl: float, timeout: float | None) -> HeldLock:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = self.MIN_POLL
+        while (held := await self.try_lock(name, ttl)) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise LockTimeout(f"lock {name!r} was still held by another owner after "
+                                  f"{timeout}s")
+            wait = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
+            await asyncio.sleep(wait)
+            pause = min(pause * 2, self.MAX_POLL)
+        return held
+
+
+class BrokerCache:
+    """Shared cache with ttl; each process keeps a near copy that writes invalidate."""
+
+    def __init__(self, adapter: BrokerAdapter) -> None:
+        self._adapter = adapter
+        self._locks = BrokerLock(adapter)
+
+    async def get(self, key: str) -> Any:
+        """The value, or None when absent or expired."""
+        payload = await self._adapter.cache_get(check_name(key, "cache key"))
+        return None if payload is None else decode(payload)
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store ``value`` for ``ttl`` seconds (None: until deleted)."""
+        check_name(key, "cache key")
+        ttl = _check_ttl(ttl, "cache ttl")
+        await self._adapter.cache_set(key, encode(value, f"cache value for {key!r}"), ttl)
+
+    async def delete(self, key: str) -> None:
+        await self._adapter.cache_delete(check_name(key, "cache key"))
+
+    async def get_or_set(self, key: str, build: Callable[[], Any],
+                         ttl: float | None = None) -> Any:
+        """The cached value, or ``build()``'s (sync or async), stored with ``ttl``.
+
+        Processes asking at once wait for one builder instead of each running ``build``.
+        """
+        check_name(key, "cache key")
+        ttl = _check_ttl(ttl, "cache ttl")
+        payload = await self._adapter.cache_get(key)
+        if payload is None:
+            async with self._locks.lock(f"fw.cache.build:{key}", ttl=BUILD_LOCK_TTL):
+                payload = await self._adapter.cache_get(key, fresh=True)
+                if payload is None:
+                    payload = encode(await _call(build), f"cache value for {key!r}")
+                    await self._adapter.cache_set(key, payload, ttl)
+        return decode(payload)
+
+
+class BrokerKeyValue:
+    """Shared key-values; ``increment`` is atomic across processes."""
+
+    def __init__(self, adapter: BrokerAdapter) -> None:
+        self._adapter = adapter
+
+    async def get(self, key: str) -> Any:
+        payload = await self._adapter.kv_get(check_name(key, "key"))
+        return None if payload is None else decode(payload)
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        check_name(key, "key")
+        ttl = _check_ttl(ttl, "key-value ttl")
+        await self._adapter.kv_set(key, encode(value, f"value for key {key!r}"), ttl)
+
+    async def delete(self, key: str) -> None:
+        await self._adapter.kv_delete(check_name(key, "key"))
+
+    async def increment(self, key: str, by: Number = 1) -> Number:
+        """Add ``by`` (int or float) to the number at ``key`` (0 when absent); the new value."""
+        check_name(key, "key")
+        if isinstance(by, bool) or not isinstance(by, int | float):
+            raise TypeError(f"increment of key {key!r}: by must be an int or float, got {by!r}")
+        return await self._adapter.kv_increment(key, by)
+
+
+class QueueConsumer:
+    """A running consumer; ``stop()`` takes no more jobs and waits for the running ones."""
+
+    def __init__(self, queue: str, stop: StopConsuming) -> None:
+        self.queue = queue
+        self._stop = stop
+
+    async def stop(self) -> None:
+        await self._stop()
+
+
+class BrokerQueue:
+    """Job queues: each message goes to one consumer; failed or orphaned ones come back."""
+
+    def __init__(self, adapter: BrokerAdapter) -> None:
+        self._adapter = adapter
+
+    async def produce(self, queue: str, message: Any) -> None:
+        check_name(queue, "queue name")
+        await self._adapter.produce(queue, encode(message, f"message for queue {queue!r}"))
+
+    async def consume(self, queue: str, handler: Callable[[Any], Any],
+                      max_parallel: int = 1) -> QueueConsumer:
+        """Call ``handler(message)`` (sync or async) for the queue's messages.
+
+        If it raises, the message is delivered again (after a pause growing to 5 s).
+        """
+        check_name(queue, "queue name")
+        if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) \
+                or max_parallel < 1:
+            raise ValueError(f"max_parallel must be an int >= 1, got {max_parallel!r}")
+
+        async def run(payload: str) -> None:
+            await _call(handler, decode(payload))
+        return QueueConsumer(queue, await self._adapter.consume(queue, run, max_parallel))

@@ -1,0 +1,97 @@
+"""The memory adapter: this process's own engine, called directly (one process, or the master)."""
+
+from __future__ import annotations
+
+from framework.broker.adapter import BrokerAdapter, JobHandler, JobRunner, Number, StopConsuming
+from framework.broker.engine import BrokerEngine
+from framework.broker.queues import Job
+
+
+class MemoryAdapter(BrokerAdapter):
+    """Attached to ``engine`` as process ``process``; no near copy: the engine is local."""
+
+    def __init__(self, engine: BrokerEngine, process: str = "local") -> None:
+        super().__init__()
+        self.engine = engine
+        self.process = process
+        self._jobs = JobRunner(self._finish_job)
+        engine.attach(process, self)
+
+    # what the engine pushes
+
+    def deliver_message(self, channel: str, payload: str) -> None:
+        self.channels.deliver(channel, payload)
+
+    def deliver_job(self, queue: str, consumer: int, job: Job) -> None:
+        self._jobs.run(queue, consumer, job.id, job.payload, job.attempt)
+
+    # bus
+
+    async def publish(self, channel: str, payload: str) -> None:
+        self.engine.publish(channel, payload)
+
+    async def _join(self, channel: str) -> None:
+        self.engine.subscribe(self.process, channel)
+
+    async def _leave(self, channel: str) -> None:
+        self.engine.unsubscribe(self.process, channel)
+
+    # cache
+
+    async def cache_get(self, key: str, fresh: bool = False) -> str | None:
+        found = self.engine.cache_get(self.process, key)
+        return None if found is None else found[0]
+
+    async def cache_set(self, key: str, payload: str, ttl: float | None) -> None:
+        self.engine.cache_set(self.process, key, payload, ttl)
+
+    async def cache_delete(self, key: str) -> None:
+        self.engine.cache_delete(self.process, key)
+
+    # key-values
+
+    async def kv_get(self, key: str) -> str | None:
+        return self.engine.kv_get(key)
+
+    async def kv_set(self, key: str, payload: str, ttl: float | None) -> None:
+        self.engine.kv_set(key, payload, ttl)
+
+    async def kv_delete(self, key: str) -> None:
+        self.engine.kv_delete(key)
+
+    async def kv_increment(self, key: str, by: Number) -> Number:
+        return self.engine.kv_increment(key, by)
+
+    # locks
+
+    async def lock_acquire(self, name: str, ttl: float) -> str | None:
+        return self.engine.lock_acquire(self.process, name, ttl)
+
+    async def lock_release(self, name: str, token: str) -> bool:
+        return self.engine.lock_release(name, token)
+
+    async def lock_is_held(self, name: str) -> bool:
+        return self.engine.lock_is_held(name)
+
+    # queues
+
+    async def produce(self, queue: str, payload: str) -> None:
+        self.engine.queue_produce(queue, payload)
+
+    async def consume(self, queue: str, handler: JobHandler, max_parallel: int) -> StopConsuming:
+        consumer = self._jobs.add(handler)
+        self.engine.queue_consume(self.process, queue, consumer, max_parallel)
+
+        async def stop() -> None:
+            self.engine.queue_stop(self.process, queue, consumer)
+            await self._jobs.remove(consumer)
+        return stop
+
+    async def _finish_job(self, queue: str, job_id: int, done: bool) -> None:
+        if done:
+            self.engine.queue_ack(self.process, queue, job_id)
+        else:
+            self.engine.queue_retry(self.process, queue, job_id)
+
+    async def close(self) -> None:
+        self.engine.detach(self.process)

@@ -1,0 +1,132 @@
+"""A queue consumer on a Redis stream with a consumer group (used by the Redis adapter).
+
+Jobs are read with XREADGROUP; a finished job is acked and deleted; a failed one is added
+again (attempt + 1) and acked in one transaction. Jobs left pending by a dead consumer are
+taken over with XAUTOCLAIM once idle for ``claim_after`` seconds; a consumer keeps its own
+running jobs fresh with XCLAIM so they are not taken from it while they run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from framework.broker.adapter import JobHandler, retry_delay
+
+logger = logging.getLogger("framework.broker")
+
+GROUP = "fw"
+READ_BLOCK_MS = 100
+
+
+async def ensure_group(client: aioredis.Redis, stream: str) -> None:
+    """The stream's consumer group, from its first entry: jobs produced earlier wait in it."""
+    try:
+        await client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    except ResponseError as error:
+        if "BUSYGROUP" not in str(error):
+            raise
+
+
+class StreamConsumer:
+    def __init__(self, client: aioredis.Redis, stream: str, queue: str, handler: JobHandler,
+                 max_parallel: int, claim_after: float) -> None:
+        self._client = client
+        self._stream = stream
+        self._queue = queue
+        self._handler = handler
+        self._slots = max_parallel
+        self._claim_after_ms = max(1, int(claim_after * 1000))
+        self._name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._running: dict[bytes, asyncio.Task] = {}
+        self._stopping = False
+        self._loop_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await ensure_group(self._client, self._stream)
+        self._loop_task = asyncio.get_running_loop().create_task(self._take_jobs())
+
+    async def stop(self) -> None:
+        """Take no more jobs; wait for the running ones to finish and be acked."""
+        self._stopping = True
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._running:
+            await asyncio.wait(list(self._running.values()))
+        try:
+            await self._client.xgroup_delconsumer(self._stream, GROUP, self._name)
+        except ResponseError:
+            pass
+
+    async def _take_jobs(self) -> None:
+        next_claim = 0.0
+        while not self._stopping:
+            try:
+                free = self._slots - len(self._running)
+                if free <= 0:
+                    await asyncio.wait(list(self._running.values()),
+                                       timeout=READ_BLOCK_MS / 1000,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                if time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + self._claim_after_ms / 3000
+                    await self._keep_running_jobs()
+                    if await self._take_over_orphans(free):
+                        continue
+                reply = await self._client.xreadgroup(GROUP, self._name, {self._stream: ">"},
+                                                      count=free, block=READ_BLOCK_MS)
+                for _, entries in reply or ():
+                    self._start_jobs(entries)
+            except Exception:
+                logger.exception("reading queue %r from Redis failed; retrying", self._queue)
+                await asyncio.sleep(0.5)
+
+    async def _take_over_orphans(self, free: int) -> bool:
+        reply = await self._client.xautoclaim(self._stream, GROUP, self._name,
+                                              min_idle_time=self._claim_after_ms,
+                                              start_id="0-0", count=free)
+        entries = [entry for entry in reply[1] if entry[1]]
+        self._start_jobs(entries)
+        return bool(entries)
+
+    async def _keep_running_jobs(self) -> None:
+        if self._running:
+            await self._client.xclaim(self._stream, GROUP, self._name, 0,
+                                      list(self._running), justid=True)
+
+    def _start_jobs(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        loop = asyncio.get_running_loop()
+        for entry_id, fields in entries:
+            if entry_id not in self._running:
+                task = loop.create_task(self._run(entry_id, fields))
+                self._running[entry_id] = task
+
+    async def _run(self, entry_id: bytes, fields: dict[bytes, Any]) -> None:
+        payload = fields[b"v"].decode()
+        attempt = int(fields.get(b"n", b"0")) + 1
+        try:
+            try:
+                await self._handler(payload)
+            except Exception:
+                logger.exception("job %s of queue %r failed (attempt %d); it will be delivered "
+                                 "again", entry_id.decode(), self._queue, attempt)
+                await asyncio.sleep(retry_delay(attempt))
+                async with self._client.pipeline(transaction=True) as pipe:
+                    pipe.xadd(self._stream, {"v": payload, "n": attempt})
+                    pipe.xack(self._stream, GROUP, entry_id)
+                    pipe.xdel(self._stream, entry_id)
+                    await pipe.execute()
+            else:
+                async with self._client.pipeline(transaction=True) as pipe:
+                    pipe.xack(self._stream, GROUP, entry_id)
+                    pipe.xdel(self._stream, entry_id)
+                    await pipe.execute()
+        finally:
+            self._running.pop(entry_id, None)

@@ -1,0 +1,309 @@
+"""The ``fw`` command line: app discovery, built-in commands and the app's module commands.
+
+``fw`` finds the app from ``--app module:attr``, ``FW_APP`` or ``app.py`` in the working
+directory; ``python app.py <command>`` (``App.run``) uses that app directly. Every command
+run on an app fires on_app_execute before and on_app_shutdown after (even after an error).
+Errors are one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import importlib
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from framework.app import App
+from framework.config import ConfigError
+from framework.di.errors import DependencyError
+from framework.events import AppEvent, ListenerError, on_app_execute, on_app_shutdown
+
+_APP_ERRORS = (ConfigError, DependencyError, ListenerError)
+
+
+class CliError(click.ClickException):
+    """A one-line error; exit code 2."""
+
+    exit_code = 2
+
+
+def discover_app(spec: str | None) -> App:
+    """The App named by ``spec`` (``module:attr``), ``FW_APP``, or ``app.py`` in the cwd."""
+    spec = spec or os.environ.get("FW_APP")
+    if spec:
+        module_name, _, attribute = spec.partition(":")
+        attribute = attribute or "app"
+    elif Path("app.py").is_file():
+        module_name, attribute = "app", "app"
+    else:
+        raise CliError("no app found: pass --app module:attr, set FW_APP, "
+                       "or run fw in the directory of your app.py")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except _APP_ERRORS as error:
+        raise CliError(f"{type(error).__name__}: {error}") from None
+    except Exception as error:
+        raise CliError(f"cannot import app module {module_name!r}: "
+                       f"{type(error).__name__}: {error}") from None
+    app = getattr(module, attribute, None)
+    if not isinstance(app, App):
+        found = "nothing" if app is None else type(app).__name__
+        raise CliError(f"{module_name}:{attribute} is not an fw App (found {found})")
+    return app
+
+
+def _app_of(ctx: click.Context, spec: str | None = None) -> App:
+    """The app of this invocation: given to App.run, or discovered once."""
+    root = ctx.find_root()
+    state = root.ensure_object(dict)
+    if "app" not in state or spec:
+        state["app"] = discover_app(spec or root.params.get("app_spec"))
+    app: App = state["app"]
+    if not app.env_loaded:
+        try:
+            app.load_config_from_env()
+        except ConfigError as error:
+            raise CliError(f"ConfigError: {error}") from None
+    return app
+
+
+def execute(app: App, command: str, body: Callable[[], Any]) -> int:
+    """Run ``body`` between on_app_execute and on_app_shutdown; the exit code it returns."""
+    pid = os.getpid()
+    exit_code = 1
+    try:
+        asyncio.run(app.dispatch(on_app_execute, AppEvent(command)))
+        result = body()
+        exit_code = result if isinstance(result, int) else 0
+    except SystemExit as stop:
+        exit_code = stop.code if isinstance(stop.code, int) else 1
+        raise
+    except _APP_ERRORS as error:
+        exit_code = 2
+        raise CliError(f"{type(error).__name__}: {error}") from None
+    finally:
+        if os.getpid() == pid:
+            asyncio.run(_finish(app, command, exit_code))
+    return exit_code
+
+
+async def _finish(app: App, command: str, exit_code: int) -> None:
+    try:
+        await app.dispatch(on_app_shutdown, AppEvent(command, exit_code))
+    finally:
+        await app.shutdown()
+
+
+class FwGroup(click.Group):
+    """The built-in commands, plus the module commands of the app (found when asked for)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        try:
+            app = _app_of(ctx)
+        except click.ClickException:
+            return names
+        return names + sorted(c.name for c in app.commands if c.name not in names)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        builtin = super().get_command(ctx, name)
+        if builtin is not None:
+            return builtin
+        app = _app_of(ctx)
+        for command in app.commands:
+            if command.name == name:
+                return module_command(app, command)
+        raise CliError(f"no such command {name!r}; commands: "
+                       f"{', '.join(self.list_commands(ctx))}")
+
+
+def module_command(app: App, command: click.Command) -> click.Command:
+    """A copy of a module's command that injects its provider-typed parameters."""
+    injections = app.injections(command)
+    callback = command.callback
+
+    def run_sync(**params: Any) -> Any:
+        with app.request_scope():
+            values = {name: provider() for name, provider in injections.items()}
+            return callback(**params, **values)
+
+    async def run_async(**params: Any) -> Any:
+        await app.startup()
+        try:
+            async with app.request_scope():
+                values = {name: provider() for name, provider in injections.items()}
+                return await callback(**params, **values)
+        finally:
+            await app.shutdown()
+
+    @functools.wraps(callback)
+    def invoke(**params: Any) -> Any:
+        if inspect.iscoroutinefunction(callback):
+            return execute(app, command.name, lambda: asyncio.run(run_async(**params)))
+        return execute(app, command.name, lambda: run_sync(**params))
+
+    wrapped = copy.copy(command)
+    wrapped.callback = invoke
+    return wrapped
+
+
+APP_OPTION = click.option("--app", "app_spec", metavar="MODULE:ATTR",
+                          help="The app to use (default: $FW_APP, or app.py here).")
+
+
+@click.group(cls=FwGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@APP_OPTION
+def cli(app_spec: str | None) -> None:
+    """fw: serve and inspect an fw application."""
+
+
+@cli.command("new")
+@click.argument("name")
+@click.option("--directory", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to create the project (default: ./NAME).")
+def new(name: str, directory: Path | None) -> None:
+    """Create a new project NAME from fw's template."""
+    from framework.scaffold import ScaffoldError, create_project
+
+    target = directory or Path(name)
+    try:
+        create_project(name, target)
+    except ScaffoldError as error:
+        raise CliError(str(error)) from None
+    click.echo(f"Created {target}. Next:\n\n"
+               f"    cd {target}\n"
+               f"    python3 -m pip install -e \".[test]\"\n"
+               f"    python3 -m pytest\n"
+               f"    fw server:start --workers 2\n")
+
+
+@cli.command("server:start")
+@APP_OPTION
+@click.option("--host", help="Address to listen on (FrameworkConfig.host).")
+@click.option("--port", type=int, help="Port to listen on (FrameworkConfig.port).")
+@click.option("--workers", help="0 = one process; N = a master and N workers; auto = one per CPU.")
+@click.option("--pid-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the master's pid to this file while it runs.")
+@click.pass_context
+def server_start(ctx: click.Context, app_spec: str | None, host: str | None, port: int | None,
+                 workers: str | None, pid_file: Path | None) -> None:
+    """Serve the app: one process, or a master supervising workers."""
+    app = _app_of(ctx, app_spec)
+    flags = {name: value for name, value in
+             (("host", host), ("port", port), ("workers", workers)) if value is not None}
+    try:
+        app.configure("framework", **flags)
+    except (ConfigError, KeyError) as error:
+        raise CliError(str(error).strip("'\"")) from None
+    configured = {name: getattr_config(app, name) for name in flags}
+
+    def serve() -> int:
+        from framework.server import start_server
+
+        return start_server(app, host=configured.get("host"), port=configured.get("port"),
+                            workers=configured.get("workers"), pid_file=pid_file)
+
+    ctx.exit(execute(app, "server:start", serve))
+
+
+def getattr_config(app: App, name: str) -> Any:
+    """A FrameworkConfig value of the app as it stands now."""
+    from framework.config import FrameworkConfig
+
+    return getattr(app.get(FrameworkConfig), name)
+
+
+@cli.command("debug:config")
+@APP_OPTION
+@click.pass_context
+def debug_config(ctx: click.Context, app_spec: str | None) -> None:
+    """Every config value and where it came from (default, option, env, flag)."""
+    app = _app_of(ctx, app_spec)
+
+    def show() -> None:
+        rows = [(module, name, repr(value), source + (f" {variable}" if variable else ""))
+                for module, name, value, source, variable in app.config_sources()]
+        _print_table(("module", "field", "value", "source"), rows)
+
+    execute(app, "debug:config", show)
+
+
+@cli.command("debug:di")
+@APP_OPTION
+@click.pass_context
+def debug_di(ctx: click.Context, app_spec: str | None) -> None:
+    """Every provider by module: its scope, its kind, exported or private."""
+    app = _app_of(ctx, app_spec)
+
+    def show() -> None:
+        rows = [(module, token, scope, kind, "exported" if exported else "private")
+                for module, token, scope, kind, exported in app.provider_table()]
+        _print_table(("module", "provider", "scope", "kind", "visibility"), rows)
+
+    execute(app, "debug:di", show)
+
+
+@cli.command("debug:routes")
+@APP_OPTION
+@click.pass_context
+def debug_routes(ctx: click.Context, app_spec: str | None) -> None:
+    """Every HTTP route and RPC action the controllers declare."""
+    from framework.http import routes_of
+    from framework.rpc.actions import actions_of, controller_name
+
+    app = _app_of(ctx, app_spec)
+
+    def show() -> None:
+        rows = []
+        for controller in app.controllers:
+            for method, path, function in routes_of(controller):
+                rows.append((method, path, f"{controller.__name__}.{function.__name__}"))
+            rpc_name = controller_name(controller)
+            if rpc_name:
+                for action in actions_of(controller):
+                    rows.append(("RPC", f"{rpc_name}.{action}", f"{controller.__name__}.{action}"))
+        _print_table(("method", "path", "handler"), rows)
+
+    execute(app, "debug:routes", show)
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        cells = (str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+
+
+def run_app(app: App | None, argv: list[str] | None = None, prog_name: str | None = None) -> None:
+    """Run the command line (for ``app`` when given, else discovering it) and exit."""
+    obj = {"app": app} if app is not None else None
+    try:
+        result = cli.main(args=argv, prog_name=prog_name, obj=obj, standalone_mode=False)
+    except click.exceptions.Exit as stop:
+        sys.exit(stop.exit_code)
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        click.echo(f"Error: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def main() -> None:
+    """The ``fw`` console script."""
+    run_app(None, prog_name="fw")
+
+
+if __name__ == "__main__":
+    main()

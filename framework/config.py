@@ -1,0 +1,245 @@
+"""Config classes: FrameworkConfig, loading values from the environment, and their sources.
+
+A config is a dataclass. Its values come from four layers, lowest first: the dataclass
+defaults, ``Module(**options)``, the environment (``APP_<MODULE>_<FIELD>``, also read from
+``.env``) and command-line flags. `ConfigValues` keeps the layers apart so that
+``fw debug:config`` can say where every value came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+SOURCES = ("default", "option", "env", "flag")
+
+
+class ConfigError(ValueError):
+    """A config value is unknown or cannot be converted; the message names it."""
+
+
+@dataclass
+class FrameworkConfig:
+    """Settings of the server and the broker (the ``framework`` module, ``APP_FRAMEWORK_*``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int | Literal["auto"] = 0
+    graceful_shutdown_timeout: float = 30.0
+    worker_timeout: float = 30.0
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    max_memory_mb: int = 0
+    reuse_port: bool = False
+    broker_url: str = ""
+    max_body_size: int = 1048576
+    access_log: bool = True
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 0):
+            raise ConfigError(f"FrameworkConfig.workers: expected an int >= 0 or 'auto', "
+                              f"got {self.workers!r}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"FrameworkConfig.port: expected 0..65535, got {self.port!r}")
+        for name in ("graceful_shutdown_timeout", "worker_timeout", "max_requests",
+                     "max_requests_jitter", "max_memory_mb", "max_body_size"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"FrameworkConfig.{name}: expected a value >= 0, "
+                                  f"got {getattr(self, name)!r}")
+
+    def worker_count(self) -> int:
+        """How many workers to fork: ``workers``, with "auto" meaning one per CPU."""
+        if self.workers == "auto":
+            return os.cpu_count() or 1
+        return int(self.workers)
+
+
+def config_fields(config_class: type) -> dict[str, Any]:
+    """The fields of a config dataclass and their resolved type hints."""
+    if not dataclasses.is_dataclass(config_class):
+        raise ConfigError(f"{config_class.__name__} is not a dataclass: a config must be one")
+    hints = typing.get_type_hints(config_class)
+    return {field.name: hints.get(field.name, Any) for field in dataclasses.fields(config_class)
+            if field.init}
+
+
+def type_name(annotation: Any) -> str:
+    """How an error message names a type: ``int``, ``int or None``, ``'auto'``, ``list of str``."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(type_name(arg) for arg in typing.get_args(annotation))
+    if origin is Literal:
+        return " or ".join(repr(value) for value in typing.get_args(annotation))
+    if origin in (list, tuple, set, frozenset):
+        item = (typing.get_args(annotation) or (str,))[0]
+        return f"{origin.__name__} of {type_name(item)} (comma-separated or a JSON array)"
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "one of " + ", ".join(member.name for member in annotation)
+    if annotation is bool:
+        return "bool (true/false, 1/0, yes/no, on/off)"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def convert(raw: str, annotation: Any, variable: str) -> Any:
+    """Convert the text of ``variable`` to ``annotation``; ConfigError naming all three."""
+    try:
+        return _convert(raw, annotation)
+    except (ValueError, TypeError, KeyError, json.JSONDecodeError):
+        raise ConfigError(
+            f"{variable}: expected {type_name(annotation)}, got {raw!r}") from None
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(raw: str, annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = typing.get_args(annotation)
+        if type(None) in members and raw.strip().lower() in ("", "none", "null"):
+            return None
+        for member in members:
+            if member is type(None):
+                continue
+            try:
+                return _convert(raw, member)
+            except (ValueError, TypeError, KeyError):
+                continue
+        raise ValueError(raw)
+    if origin is Literal:
+        for value in typing.get_args(annotation):
+            if str(value) == raw:
+                return value
+        raise ValueError(raw)
+    if origin in (list, tuple, set, frozenset):
+        item_type = (typing.get_args(annotation) or (str,))[0]
+        return origin(_convert(item, item_type) for item in _split_list(raw))
+    if annotation is Any or annotation is str:
+        return raw
+    if annotation is bool:
+        lowered = raw.strip().lower()
+        if lowered in _TRUE or lowered in _FALSE:
+            return lowered in _TRUE
+        raise ValueError(raw)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return _enum_member(raw, annotation)
+    if annotation is int:
+        return int(raw.strip())
+    if annotation is float:
+        return float(raw.strip())
+    return annotation(raw)
+
+
+def _split_list(raw: str) -> list[str]:
+    text = raw.strip()
+    if text.startswith("["):
+        items = json.loads(text)
+        if not isinstance(items, list):
+            raise ValueError(raw)
+        return [item if isinstance(item, str) else json.dumps(item) for item in items]
+    return [item.strip() for item in text.split(",")] if text else []
+
+
+def _enum_member(raw: str, enum_class: type[enum.Enum]) -> enum.Enum:
+    text = raw.strip()
+    for member in enum_class:
+        if member.name == text or str(member.value) == text:
+            return member
+    for member in enum_class:
+        if member.name.lower() == text.lower():
+            return member
+    raise ValueError(raw)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a ``.env`` file (comments, ``export`` and quotes understood)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        text = text.removeprefix("export ").strip()
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
+
+
+def env_variable(prefix: str, module_name: str, field: str) -> str:
+    """``APP_FRAMEWORK_WORKERS`` for ("APP_", "framework", "workers"); root: ``APP_<FIELD>``."""
+    part = module_name.upper().replace("-", "_").replace(".", "_")
+    return f"{prefix}{part}_{field.upper()}" if part else f"{prefix}{field.upper()}"
+
+
+class ConfigValues:
+    """The layered values of one module's config class, and the instance they build."""
+
+    def __init__(self, config_class: type, owner: str) -> None:
+        self.config_class = config_class
+        self.owner = owner
+        self.fields = config_fields(config_class)
+        self._layers: dict[str, dict[str, Any]] = {source: {} for source in SOURCES}
+        self.variables: dict[str, str] = {}
+
+    def set(self, source: str, values: Mapping[str, Any]) -> None:
+        """Put ``values`` in the ``source`` layer; an unknown field names the valid ones."""
+        unknown = sorted(set(values) - set(self.fields))
+        if unknown:
+            what = "option" if source == "option" else "setting"
+            raise ConfigError(
+                f"unknown {what} {', '.join(unknown)} for {self.owner}; valid: "
+                f"{', '.join(self.fields)}")
+        for name, value in values.items():
+            if source == "flag" and isinstance(value, str) and self.fields[name] is not str:
+                value = convert(value, self.fields[name], f"--{name.replace('_', '-')}")
+            self._layers[source][name] = value
+
+    def load_env(self, prefix: str, module_name: str, environ: Mapping[str, str]) -> None:
+        """Read ``<prefix><MODULE>_<FIELD>`` of every field present in ``environ``."""
+        values = {}
+        for name, annotation in self.fields.items():
+            variable = env_variable(prefix, module_name, name)
+            if variable in environ:
+                values[name] = convert(environ[variable], annotation, variable)
+                self.variables[name] = variable
+        self._layers["env"].update(values)
+
+    def sources(self) -> list[tuple[str, Any, str]]:
+        """Every field with its effective value and the layer it came from."""
+        defaults = self.build()
+        rows = []
+        for name in self.fields:
+            source = next((layer for layer in reversed(SOURCES[1:])
+                           if name in self._layers[layer]), "default")
+            rows.append((name, getattr(defaults, name), source))
+        return rows
+
+    def build(self) -> Any:
+        """A new config instance with the layers merged, highest precedence last."""
+        merged: dict[str, Any] = {}
+        for source in SOURCES[1:]:
+            merged.update(self._layers[source])
+        try:
+            return self.config_class(**merged)
+        except TypeError as error:
+            raise ConfigError(f"{self.owner}: {error}") from None

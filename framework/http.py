@@ -1,0 +1,503 @@
+"""HTTP controllers: route decorators, parameter binding plans, return values, JSON errors.
+
+A controller is a class whose methods carry ``@http.get(path)`` and friends. Everything a
+request needs is worked out once, when the router is built: each parameter gets a binder
+(path, query, body, request or container), so serving a request inspects no signature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import logging
+import re
+import traceback
+import types
+import typing
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Annotated, Any, Literal, Union
+
+import orjson
+from aiohttp import web
+
+logger = logging.getLogger("framework.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_ROUTES = "__fw_routes__"
+_PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+_NONE = type(None)
+_MISSING = inspect.Parameter.empty
+
+
+# -- declaring routes ------------------------------------------------------------------------
+
+def route(method: str, path: str) -> Callable[[Callable], Callable]:
+    """Serve the decorated controller method at ``method path`` (decorators stack)."""
+    if not path.startswith("/"):
+        raise ValueError(f"route path {path!r} must start with '/'")
+
+    def mark(func: Callable) -> Callable:
+        func.__dict__.setdefault(_ROUTES, []).append((method.upper(), path))
+        return func
+    return mark
+
+
+def get(path: str) -> Callable[[Callable], Callable]:
+    return route("GET", path)
+
+
+def post(path: str) -> Callable[[Callable], Callable]:
+    return route("POST", path)
+
+
+def put(path: str) -> Callable[[Callable], Callable]:
+    return route("PUT", path)
+
+
+def patch(path: str) -> Callable[[Callable], Callable]:
+    return route("PATCH", path)
+
+
+def delete(path: str) -> Callable[[Callable], Callable]:
+    return route("DELETE", path)
+
+
+class _BodyMarker:
+    def __repr__(self) -> str:
+        return "http.Body"
+
+
+_BODY = _BodyMarker()
+
+
+class Body:
+    """``body: http.Body[NewUser]`` binds the JSON request body, converted into ``NewUser``."""
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        return Annotated[item, _BODY]
+
+
+def routes_of(controller: type) -> list[tuple[str, str, Callable]]:
+    """The (method, path, function) routes a controller class declares, in definition order."""
+    found = []
+    for name, member in vars(controller).items():
+        if not name.startswith("__"):
+            found += [(method, path, member) for method, path in getattr(member, _ROUTES, ())]
+    return found
+
+
+# -- converting input ------------------------------------------------------------------------
+
+class InvalidInput(Exception):
+    """Input that does not fit the declared types; ``errors`` lists (where, field, problem)."""
+
+    def __init__(self, errors: list[tuple[str, str, str]], detail: str = "invalid request"):
+        self.errors = errors
+        self.detail = detail
+        super().__init__("; ".join(f"{field or where}: {problem}"
+                                   for where, field, problem in errors))
+
+
+def type_name(tp: Any) -> str:
+    """``int``, ``list[Item]``, ``str | None``: a type as a reader writes it."""
+    if tp is _NONE:
+        return "None"
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_name(arg) for arg in args)
+    if origin is Annotated:
+        return type_name(args[0])
+    if origin is not None and isinstance(origin, type) and origin is not Literal:
+        return f"{origin.__name__}[{', '.join(type_name(arg) for arg in args)}]"
+    if not isinstance(tp, type):
+        return str(tp).replace("typing.", "")
+    return tp.__name__
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    kinds = {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+             dict: "object"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _join(field: str, name: str | int) -> str:
+    if isinstance(name, int):
+        return f"{field}[{name}]"
+    return f"{field}.{name}" if field else name
+
+
+def from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
+    """Convert decoded JSON ``value`` into ``tp``; each wrong part appends (field, problem).
+
+    Strict as JSON is typed: ``"1"`` is not an int. Dataclasses (nested), lists, dicts,
+    Optional and unions, enums and literals are understood; missing fields are named.
+    """
+    origin = typing.get_origin(tp)
+    if tp is Any or tp is object:
+        return value
+    if origin is Annotated:
+        return from_json(typing.get_args(tp)[0], value, field, errors)
+    if origin in (Union, types.UnionType):
+        return _union_from_json(tp, value, field, errors)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            errors.append((field, f"expected one of {list(typing.get_args(tp))}, "
+                                  f"got {value!r}"))
+        return value
+    if origin in (list, set, frozenset, tuple) or tp in (list, tuple, set):
+        return _sequence_from_json(tp, value, field, errors)
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            return _wrong(tp, value, field, errors)
+        value_type = typing.get_args(tp)[1] if typing.get_args(tp) else Any
+        return {key: from_json(value_type, item, _join(field, key), errors)
+                for key, item in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _dataclass_from_json(tp, value, field, errors)
+    return _scalar_from_json(tp, value, field, errors)
+
+
+def _wrong(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> None:
+    errors.append((field, f"expected {type_name(tp)}, got {_json_kind(value)}"))
+
+
+def _union_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
+    options = typing.get_args(tp)
+    if value is None and _NONE in options:
+        return None
+    options = [option for option in options if option is not _NONE]
+    if len(options) == 1:
+        return from_json(options[0], value, field, errors)
+    for option in options:
+        attempt: list[tuple[str, str]] = []
+        result = from_json(option, value, field, attempt)
+        if not attempt:
+            return result
+    return _wrong(tp, value, field, errors)
+
+
+def _sequence_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
+    if not isinstance(value, list):
+        return _wrong(tp, value, field, errors)
+    container = typing.get_origin(tp) or tp
+    args = typing.get_args(tp)
+    item_type = args[0] if args else Any
+    items = [from_json(item_type, item, _join(field, index), errors)
+             for index, item in enumerate(value)]
+    return items if container is list else container(items)
+
+
+@typing.no_type_check
+def _dataclass_from_json(tp: type, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
+    if not isinstance(value, dict):
+        return _wrong(tp, value, field, errors)
+    hints = _hints(tp)
+    before = len(errors)
+    values = {}
+    for spec in dataclasses.fields(tp):
+        if not spec.init:
+            continue
+        where = _join(field, spec.name)
+        if spec.name in value:
+            values[spec.name] = from_json(hints.get(spec.name, Any), value[spec.name], where,
+                                          errors)
+        elif (spec.default is dataclasses.MISSING
+              and spec.default_factory is dataclasses.MISSING):
+            errors.append((where, "missing"))
+    return tp(**values) if len(errors) == before else None
+
+
+def _scalar_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
+    if tp is float and type(value) in (int, float):
+        return float(value)
+    if tp is int and type(value) is int or tp is _NONE and value is None:
+        return value
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            choices = [member.value for member in tp]
+            errors.append((field, f"expected one of {choices}, got {value!r}"))
+            return None
+    if isinstance(tp, type) and tp not in (int, float) and isinstance(value, tp):
+        return value
+    return _wrong(tp, value, field, errors)
+
+
+_hint_cache: dict[Any, dict[str, Any]] = {}
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    """Resolved type hints of a class or function, extras kept; computed once per object."""
+    if obj not in _hint_cache:
+        _hint_cache[obj] = typing.get_type_hints(obj, include_extras=True)
+    return _hint_cache[obj]
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise ValueError
+
+
+def string_parser(tp: Any) -> Callable[[str], Any] | None:
+    """How a path or query string becomes ``tp``; None when ``tp`` is no plain value type."""
+    if tp is _MISSING or tp is str or tp is Any:
+        return str
+    if tp is bool:
+        return _parse_bool
+    if tp in (int, float):
+        return tp
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        by_text = {str(member.value): member for member in tp}
+        return by_text.__getitem__
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        options = [arg for arg in typing.get_args(tp) if arg is not _NONE]
+        if len(options) == 1:
+            return string_parser(options[0])
+    return None
+
+
+def _parse_string(parse: Callable[[str], Any], tp: Any, text: str) -> Any:
+    try:
+        return parse(text)
+    except (ValueError, KeyError):
+        raise ValueError(f"expected {type_name(tp)}, got {text!r}") from None
+
+
+# -- binding plans ---------------------------------------------------------------------------
+
+Binder = Callable[[web.Request, dict, list], None]
+
+
+def _path_binder(name: str, tp: Any) -> Binder:
+    parse = string_parser(tp)
+    if parse is None:
+        raise TypeError(f"path parameter {name!r} is annotated {type_name(tp)}: "
+                        "use str, int, float, bool or an Enum")
+
+    def bind(request: web.Request, kwargs: dict, errors: list) -> None:
+        try:
+            kwargs[name] = _parse_string(parse, tp, request.match_info[name])
+        except ValueError as error:
+            errors.append(("path", name, str(error)))
+    return bind
+
+
+def _query_binder(name: str, tp: Any, default: Any) -> Binder:
+    item_type = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+    parse = string_parser(item_type if item_type is not None else tp)
+    if parse is None:
+        raise TypeError(f"query parameter {name!r} is annotated {type_name(tp)}")
+
+    def bind(request: web.Request, kwargs: dict, errors: list) -> None:
+        query = request.query
+        if name not in query:
+            if default is _MISSING:
+                errors.append(("query", name, "missing"))
+            return
+        try:
+            if item_type is not None:
+                kwargs[name] = [_parse_string(parse, item_type, text)
+                                for text in query.getall(name)]
+            else:
+                kwargs[name] = _parse_string(parse, tp, query[name])
+        except ValueError as error:
+            errors.append(("query", name, str(error)))
+    return bind
+
+
+def _is_query_type(tp: Any) -> bool:
+    if typing.get_origin(tp) is list:
+        return string_parser(typing.get_args(tp)[0]) is not None
+    return string_parser(tp) is not None
+
+
+@dataclasses.dataclass
+class BindingPlan:
+    """How one controller method gets its arguments; built once per route."""
+
+    binders: list[Binder]
+    body: tuple[str, Any] | None
+    injected: list[tuple[str, Any]]
+    request_params: list[str]
+
+    @classmethod
+    def for_route(cls, func: Callable, path: str) -> BindingPlan:
+        hints = _hints(func)
+        path_names = set(_PATH_PARAM.findall(path))
+        plan = cls([], None, [], [])
+        for param in list(inspect.signature(func).parameters.values())[1:]:
+            tp = hints.get(param.name, _MISSING)
+            plan._add(param, tp, path_names)
+        missing = path_names - {p for p in inspect.signature(func).parameters}
+        if missing:
+            raise TypeError(f"{func.__qualname__}: path {path!r} has "
+                            f"{{{sorted(missing)[0]}}} but no parameter of that name")
+        return plan
+
+    def _add(self, param: inspect.Parameter, tp: Any, path_names: set[str]) -> None:
+        name = param.name
+        if name in path_names:
+            self.binders.append(_path_binder(name, tp))
+        elif typing.get_origin(tp) is Annotated and _BODY in typing.get_args(tp)[1:]:
+            self.body = (name, typing.get_args(tp)[0])
+        elif isinstance(tp, type) and issubclass(tp, web.BaseRequest):
+            self.request_params.append(name)
+        elif _is_query_type(tp):
+            self.binders.append(_query_binder(name, tp, param.default))
+        else:
+            self.injected.append((name, tp))
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.binders or self.body or self.injected or self.request_params)
+
+    async def bind(self, request: web.Request) -> dict[str, Any]:
+        """Arguments from the request (not the injected ones); InvalidInput names each fault."""
+        kwargs: dict[str, Any] = {}
+        errors: list[tuple[str, str, str]] = []
+        for binder in self.binders:
+            binder(request, kwargs, errors)
+        for name in self.request_params:
+            kwargs[name] = request
+        if self.body is not None:
+            await self._bind_body(request, kwargs, errors)
+        if errors:
+            raise InvalidInput(errors)
+        return kwargs
+
+    async def _bind_body(self, request: web.Request, kwargs: dict, errors: list) -> None:
+        name, tp = self.body
+        raw = await request.read()
+        if not raw:
+            errors.append(("body", "", "missing: send a JSON body"))
+            return
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            errors.append(("body", "", f"malformed JSON: {error}"))
+            return
+        found: list[tuple[str, str]] = []
+        value = from_json(tp, data, "", found)
+        errors.extend(("body", field, problem) for field, problem in found)
+        kwargs[name] = value
+
+
+# -- handlers and responses ------------------------------------------------------------------
+
+def to_response(result: Any) -> web.StreamResponse:
+    """dict, list, dataclass -> JSON; str -> text; None -> 204; an aiohttp response as is."""
+    if isinstance(result, web.StreamResponse):
+        return result
+    if isinstance(result, str):
+        return web.Response(text=result)
+    if result is None:
+        return web.Response(status=204)
+    return web.Response(body=orjson.dumps(result), content_type="application/json")
+
+
+def make_handler(app: Any, controller: type, func: Callable, path: str) -> Handler:
+    """The aiohttp handler of one route: bind, build the controller in a request scope, call."""
+    plan = BindingPlan.for_route(func, path)
+    request_scope, resolve = app.request_scope, app.get
+    is_async = inspect.iscoroutinefunction(func)
+
+    if plan.is_empty and is_async:
+        async def handle_plain(request: web.Request) -> web.StreamResponse:
+            with request_scope():
+                result = await func(resolve(controller))
+            return to_response(result)
+        return handle_plain
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        kwargs = await plan.bind(request)
+        with request_scope():
+            for name, token in plan.injected:
+                kwargs[name] = resolve(token)
+            result = func(resolve(controller), **kwargs)
+            if is_async:
+                result = await result
+        return to_response(result)
+    return handle
+
+
+def add_routes(router: web.UrlDispatcher, app: Any, controllers: list[type],
+               wrap: Callable[[Handler], Handler]) -> int:
+    """Register every route of ``controllers``, each handler passed through ``wrap``."""
+    count = 0
+    for controller in controllers:
+        for method, path, func in routes_of(controller):
+            router.add_route(method, path, wrap(make_handler(app, controller, func, path)))
+            count += 1
+    return count
+
+
+def add_fallback(router: web.UrlDispatcher, wrap: Callable[[Handler], Handler]) -> None:
+    """Last route: fw's JSON 404, or 405 with Allow when another method has the path.
+
+    A route rather than a middleware, so that requests that do match pay nothing for it.
+    """
+    resources = list(router.resources())
+
+    async def no_route(request: web.Request) -> web.StreamResponse:
+        allowed: set[str] = set()
+        for resource in resources:
+            allowed |= (await resource.resolve(request))[1]
+        if allowed:
+            raise web.HTTPMethodNotAllowed(request.method, allowed)
+        raise web.HTTPNotFound(text=f"no route for {request.method} {request.path}")
+    router.add_route("*", "/{path:.*}", wrap(no_route))
+
+
+def error_response(status: int, detail: str, **extra: Any) -> web.Response:
+    """The JSON body of every error fw answers: status, error (reason), detail, extras."""
+    body = {"status": status, "error": HTTPStatus(status).phrase, "detail": detail, **extra}
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def response_for_error(request: web.Request, error: Exception, debug: bool,
+                       max_body_size: int) -> web.StreamResponse:
+    """fw's JSON answer to ``error``; re-raises redirects and errors that already are JSON.
+
+    A 500 is logged with its traceback; the answer shows it only when ``debug`` is on.
+    """
+    if isinstance(error, InvalidInput):
+        fields = [{"in": where, "field": field, "error": problem}
+                  for where, field, problem in error.errors]
+        return error_response(400, f"{error.detail}: {error}", errors=fields)
+    if isinstance(error, web.HTTPException):
+        if error.status < 400 or error.content_type == "application/json":
+            raise error
+        return _http_error(request, error, max_body_size)
+    logger.error("%s %s failed", request.method, request.path, exc_info=error)
+    if debug:
+        return error_response(500, f"{type(error).__name__}: {error}",
+                              traceback="".join(traceback.format_exception(error)))
+    return error_response(500, "the server failed to answer; see its log")
+
+
+def _http_error(request: web.Request, error: web.HTTPException,
+                max_body_size: int) -> web.Response:
+    headers = {}
+    if isinstance(error, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(error.allowed_methods))
+        detail = f"{request.method} is not allowed on {request.path}; allowed: {allowed}"
+        headers["Allow"] = ",".join(sorted(error.allowed_methods))
+    elif isinstance(error, web.HTTPRequestEntityTooLarge):
+        detail = f"request body is over the {max_body_size} byte limit"
+    else:
+        detail = error.text or error.reason
+    response = error_response(error.status, detail)
+    response.headers.update(headers)
+    return response

@@ -1,0 +1,90 @@
+"""Declaring RPC controllers and actions, and the plan that checks an action's params."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from framework.http import from_json, type_name
+
+_NAME = "__fw_rpc_controller__"
+_ACTION = "__fw_rpc_action__"
+
+
+def controller(name: str) -> Callable[[type], type]:
+    """``@rpc.controller("users")``: the class's actions are called as ``users.<action>``."""
+    if not name or not isinstance(name, str):
+        raise ValueError(f"an RPC controller needs a non-empty name, got {name!r}")
+
+    def mark(cls: type) -> type:
+        setattr(cls, _NAME, name)
+        return cls
+    return mark
+
+
+def action(func: Callable) -> Callable:
+    """Makes a method of an RPC controller callable; other methods stay private."""
+    setattr(func, _ACTION, True)
+    return func
+
+
+def controller_name(cls: type) -> str | None:
+    return vars(cls).get(_NAME)
+
+
+def actions_of(cls: type) -> dict[str, Callable]:
+    """The ``@rpc.action`` methods of ``cls`` by name, inherited ones included."""
+    found: dict[str, Callable] = {}
+    for klass in reversed(cls.__mro__):
+        for name, member in vars(klass).items():
+            if getattr(member, _ACTION, False):
+                found[name] = member
+    return found
+
+
+class InvalidParams(Exception):
+    """Params that do not fit the action; ``errors`` maps each parameter to its problem."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{name!r} {problem}" for name, problem in errors))
+
+
+class ParamsPlan:
+    """An action's parameters, read once: names, annotations, defaults, which are positional."""
+
+    def __init__(self, func: Callable) -> None:
+        hints = inspect.get_annotations(func, eval_str=True)
+        params = list(inspect.signature(func).parameters.values())[1:]
+        for param in params:
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
+                raise TypeError(f"RPC action {func.__qualname__}: parameter {param.name!r} "
+                                "must be a plain or keyword-only parameter")
+        self.params = [(p.name, hints.get(p.name, Any), p.default) for p in params]
+        self.positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+        self.names = {p.name for p in params}
+
+    def bind(self, params: list | dict) -> dict[str, Any]:
+        """Keyword arguments for the action from JSON-RPC ``params``; InvalidParams names faults."""
+        errors: list[tuple[str, str]] = []
+        if isinstance(params, list):
+            if len(params) > len(self.positional):
+                errors.append(("params", f"takes at most {len(self.positional)} positional "
+                                         f"params, got {len(params)}"))
+            given = dict(zip(self.positional, params, strict=False))
+        else:
+            given = params
+            errors += [(name, "is not a parameter of this method")
+                       for name in given if name not in self.names]
+        kwargs: dict[str, Any] = {}
+        for name, tp, default in self.params:
+            if name in given:
+                found: list[tuple[str, str]] = []
+                kwargs[name] = from_json(tp, given[name], name, found)
+                errors += [(field, problem) for field, problem in found]
+            elif default is inspect.Parameter.empty:
+                errors.append((name, f"is missing ({type_name(tp)})"))
+        if errors:
+            raise InvalidParams(errors)
+        return kwargs

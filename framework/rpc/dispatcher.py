@@ -1,0 +1,134 @@
+"""The JSON-RPC 2.0 dispatcher: one payload in, one response (or none) out.
+
+Transport-free, so HTTP POST and the WebSocket share every rule of the specification:
+single calls and batches, notifications (no answer, even on error), the empty batch,
+all-notification batches, ids of every allowed type and the -32700..-32603 errors.
+Each call runs in its own request scope; the calls of a batch run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from framework.rpc.actions import InvalidParams, ParamsPlan, actions_of, controller_name
+from framework.rpc.errors import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    RpcError,
+)
+
+logger = logging.getLogger("framework.rpc")
+
+_NO_ID = object()
+_NO_PARAMS: dict[str, Any] = {}
+
+
+class _Action:
+    __slots__ = ("controller", "func", "plan", "is_async")
+
+    def __init__(self, controller: type, func: Callable) -> None:
+        self.controller = controller
+        self.func = func
+        self.plan = ParamsPlan(func)
+        self.is_async = inspect.iscoroutinefunction(func)
+
+
+class RpcDispatcher:
+    """Maps ``"<controller>.<action>"`` to ``@rpc.action`` methods and answers payloads."""
+
+    def __init__(self, app: Any, controllers: list[type]) -> None:
+        self._app = app
+        self.actions: dict[str, _Action] = {}
+        for cls in controllers:
+            name = controller_name(cls)
+            if name is not None:
+                for action_name, func in actions_of(cls).items():
+                    self.actions[f"{name}.{action_name}"] = _Action(cls, func)
+
+    async def handle(self, payload: bytes | str) -> bytes | None:
+        """The encoded response to ``payload``; None when nothing is to be answered."""
+        try:
+            message = orjson.loads(payload)
+        except orjson.JSONDecodeError as error:
+            return _encode_error(None, RpcError.standard(PARSE_ERROR, str(error)))
+        if not isinstance(message, list):
+            return await self._answer(message)
+        if not message:
+            return _encode_error(None, RpcError.standard(INVALID_REQUEST, "empty batch"))
+        answers = await asyncio.gather(*(self._answer(call) for call in message))
+        answered = [answer for answer in answers if answer is not None]
+        return b"[" + b",".join(answered) + b"]" if answered else None
+
+    async def _answer(self, call: Any) -> bytes | None:
+        """Check one request object, run it, encode its response (None for a notification)."""
+        call_id, problem = _check_request(call)
+        if problem is not None:
+            return _encode_error(call_id, RpcError.standard(INVALID_REQUEST, problem))
+        try:
+            result = await self._call(call["method"], call.get("params", _NO_PARAMS))
+        except RpcError as error:
+            return None if call_id is _NO_ID else _encode_error(call_id, error)
+        if call_id is _NO_ID:
+            return None
+        try:
+            return orjson.dumps({"jsonrpc": "2.0", "result": result, "id": call_id})
+        except TypeError as error:
+            logger.error("RPC %s returned a value JSON cannot hold: %s", call["method"], error)
+            return _encode_error(call_id, RpcError.standard(INTERNAL_ERROR))
+
+    async def _call(self, method: str, params: list | dict) -> Any:
+        action = self.actions.get(method)
+        if action is None:
+            raise RpcError.standard(METHOD_NOT_FOUND, {"method": method})
+        try:
+            kwargs = action.plan.bind(params)
+        except InvalidParams as error:
+            raise RpcError(INVALID_PARAMS, f"Invalid params: {error}",
+                           {"errors": [{"param": name, "error": problem}
+                                       for name, problem in error.errors]}) from None
+        try:
+            with self._app.request_scope():
+                result = action.func(self._app.get(action.controller), **kwargs)
+                return await result if action.is_async else result
+        except RpcError:
+            raise
+        except Exception:
+            logger.exception("RPC %s failed", method)
+            raise RpcError.standard(INTERNAL_ERROR) from None
+
+
+def _check_request(call: Any) -> tuple[Any, str | None]:
+    """(id or _NO_ID, problem or None) of one request object, as the spec defines it."""
+    if not isinstance(call, dict):
+        return None, "a request must be a JSON object"
+    call_id = call.get("id", _NO_ID)
+    if call_id is not _NO_ID and not _valid_id(call_id):
+        return None, "id must be a string, a number or null"
+    if call.get("jsonrpc") != "2.0":
+        return _or_null(call_id), 'jsonrpc must be exactly "2.0"'
+    if not isinstance(call.get("method"), str):
+        return _or_null(call_id), "method must be a string"
+    if not isinstance(call.get("params", _NO_PARAMS), list | dict):
+        return _or_null(call_id), "params must be an array or an object"
+    return call_id, None
+
+
+def _valid_id(call_id: Any) -> bool:
+    return call_id is None or type(call_id) in (str, int, float)
+
+
+def _or_null(call_id: Any) -> Any:
+    return None if call_id is _NO_ID else call_id
+
+
+def _encode_error(call_id: Any, error: RpcError) -> bytes:
+    return orjson.dumps({"jsonrpc": "2.0", "error": error.to_json(), "id": call_id})

@@ -1,0 +1,416 @@
+"""The master process: it binds, forks N workers, keeps them serving, and stops them.
+
+One class, the Arbiter, owns supervision, after gunicorn's. Signal handlers only put the
+signal on a queue; the supervision loop takes them in order (``handle_<name>``), then
+reaps dead workers, murders silent ones, and tops the worker count up (``manage_workers``).
+Every way out is a ``HaltServer`` with a reason and an exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+from typing import Any
+
+from framework import events
+from framework.broker import BrokerHost
+from framework.process import process_info
+from framework.server import supervisor as supervisor_registry
+from framework.server.binding import socket_url
+from framework.server.control import control
+from framework.server.fork import exit_child, fork_worker
+from framework.server.notices import WorkerNotices
+from framework.server.pid_file import PidFile, PidFileError
+from framework.server.process_title import title_master
+from framework.server.slots import BOOTING, SERVING, STOPPING, Slot, WorkerProcess
+from framework.server.supervisor import WorkerInfo, WorkerStats
+from framework.server.worker import WORKER_BOOT_ERROR, run_worker
+from framework.server.worker_pipe import WorkerPipe
+
+logger = logging.getLogger("framework.server")
+
+WAKEUP = 0              # a queue entry that is not a signal: something changed, look again
+TICK = 1.0              # the longest the loop sleeps without looking at its workers
+KILL_GRACE = 0.5        # after graceful_shutdown_timeout, a stopping worker gets this long
+SIGNAL_NAMES = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup",
+                signal.SIGTTIN: "ttin", signal.SIGTTOU: "ttou", signal.SIGCHLD: "chld"}
+
+
+class HaltServer(Exception):
+    """Stops the master: why, with which exit status, and whether workers may drain first."""
+
+    def __init__(self, reason: str, exit_status: int = 0, graceful: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.exit_status = exit_status
+        self.graceful = graceful
+
+
+def run_master(app: Any, config: Any, sock: socket.socket, pid_file: str | None) -> int:
+    """Serve ``app`` from ``config.worker_count()`` workers on ``sock``; returns the exit code."""
+    selector = selectors.DefaultSelector()
+    arbiter = Arbiter(app, config, sock, pid_file, master_fds=[selector.fileno()])
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
+        return runner.run(arbiter.run())
+
+
+class Arbiter:
+    """Keeps ``num_workers`` workers serving; a worker's slot (its worker_id) outlives it."""
+
+    def __init__(self, app: Any, config: Any, sock: socket.socket, pid_file: str | None,
+                 master_fds: list[int]) -> None:
+        self.app = app
+        self.config = config
+        self.sock: socket.socket | None = sock
+        self.pid_file = PidFile(pid_file) if pid_file else None
+        self.master_fds = master_fds
+        self.pid = os.getpid()
+        self.num_workers = config.worker_count()
+        self.slots: dict[int, Slot] = {}
+        self.workers: dict[int, WorkerProcess] = {}   # every live worker process, by pid
+        self.generation = 0                           # SIGHUP starts a new one
+        self.bootstrapped = False
+        self.announced = False
+        self.stopping = False
+        self.broker_host: BrokerHost | None = None
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self.notices = WorkerNotices(app)
+
+    async def run(self) -> int:
+        try:
+            await self.start()
+            self.manage_workers()
+            while True:
+                for signum in await self.wait_for_signals(self.next_timeout()):
+                    self.handle_signal(signum)
+                self.reap_workers()
+                self.murder_workers()
+                self.manage_workers()
+                await self.announce_serving()
+        except HaltServer as halt:
+            return await self.halt(halt)
+        except Exception as error:
+            logger.exception("master %d: unexpected error", self.pid)
+            return await self.halt(HaltServer(f"{type(error).__name__}: {error}", 1, False))
+
+    # Start-up.
+
+    async def start(self) -> None:
+        title_master(self.app.name)
+        if self.pid_file is not None:
+            try:
+                self.pid_file.create()
+            except PidFileError as error:
+                raise HaltServer(str(error), 2) from None
+        loop = asyncio.get_running_loop()
+        for signum in SIGNAL_NAMES:
+            loop.add_signal_handler(signum, self.signal, signum)
+        self.notices.start()
+        supervisor_registry.watch(self)
+        address = socket_url(self.sock)
+        if self.config.reuse_port:
+            # Each worker binds its own SO_REUSEPORT socket; a listening socket kept here
+            # would take its share of connections and never accept them.
+            self.config = dataclasses.replace(self.config, port=self.sock.getsockname()[1])
+            self.sock.close()
+            self.sock = None
+        self.broker_host = self._open_broker_host()
+        logger.info("master %d: serving %s on %s with %d workers",
+                    self.pid, self.app.name, address, self.num_workers)
+        await self._dispatch_bootstrap(events.on_server_bootstrap, events.on_server_main_bootstrap)
+        self.bootstrapped = True
+
+    async def announce_serving(self) -> None:
+        """Once every first worker serves: the `_done` events of the master, once."""
+        if self.announced or not self.slots or not all(
+                slot.current is not None and slot.current.state == SERVING
+                for slot in self.slots.values()):
+            return
+        self.announced = True
+        logger.info("master %d: all %d workers serving", self.pid, len(self.slots))
+        await self._dispatch_bootstrap(events.on_server_bootstrap_done,
+                                       events.on_server_main_bootstrap_done)
+
+    async def _dispatch_bootstrap(self, *tokens: Any) -> None:
+        for token in tokens:
+            try:
+                await self.app.dispatch(token, events.ServerEvent(process_info()))
+            except Exception as error:
+                logger.exception("a %s listener failed in the master", token.name)
+                raise HaltServer(f"{token.name} listener raised "
+                                 f"{type(error).__name__}: {error}", 1) from error
+
+    def _open_broker_host(self) -> BrokerHost | None:
+        """The master's broker engine, served to workers over their pipes (unless Redis)."""
+        return None if self.config.broker_url else BrokerHost()
+
+    # Signals: handlers only enqueue; the loop handles them in order.
+
+    def signal(self, signum: int) -> None:
+        self._queue.put_nowait(signum)
+
+    def wakeup(self) -> None:
+        self._queue.put_nowait(WAKEUP)
+
+    async def wait_for_signals(self, timeout: float) -> list[int]:
+        try:
+            first = await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return []
+        queued = [first]
+        while not self._queue.empty():
+            queued.append(self._queue.get_nowait())
+        return [signum for signum in queued if signum != WAKEUP]
+
+    def handle_signal(self, signum: int) -> None:
+        name = SIGNAL_NAMES[signum]
+        if signum != signal.SIGCHLD:
+            logger.info("master %d: handling SIG%s", self.pid, name.upper())
+        getattr(self, f"handle_{name}")()
+
+    def handle_chld(self) -> None:
+        self.reap_workers()
+
+    def handle_term(self) -> None:
+        raise HaltServer("SIGTERM: stopping gracefully")
+
+    def handle_int(self) -> None:
+        raise HaltServer("SIGINT: stopping gracefully")
+
+    def handle_hup(self) -> None:
+        """Rolling restart: each worker is replaced once its successor serves."""
+        self.generation += 1
+
+    def handle_ttin(self) -> None:
+        self.num_workers += 1
+        logger.info("master %d: %d workers wanted", self.pid, self.num_workers)
+
+    def handle_ttou(self) -> None:
+        if self.num_workers <= 1:
+            logger.info("master %d: SIGTTOU ignored: one worker stays", self.pid)
+            return
+        self.num_workers -= 1
+        logger.info("master %d: %d workers wanted", self.pid, self.num_workers)
+
+    def next_timeout(self) -> float:
+        now = time.monotonic()
+        timeout = TICK
+        if self.config.worker_timeout > 0:
+            timeout = min(timeout, self.config.worker_timeout / 4)
+        for slot in self.slots.values():
+            if slot.current is None:
+                timeout = min(timeout, slot.spawn_after - now)
+        for worker in self.workers.values():
+            if worker.stop_deadline is not None:
+                timeout = min(timeout, worker.stop_deadline - now)
+        return max(timeout, 0.01)
+
+    # What the workers say over their pipes (see WorkerPipe).
+
+    def worker_ready(self, worker: WorkerProcess) -> None:
+        if worker.state != BOOTING:
+            return
+        worker.state = SERVING
+        logger.info("%s serving", worker)
+        slot = self.slots.get(worker.worker_id)
+        if slot is not None:
+            slot.record_serving()
+        self.notices.notify(events.on_worker_online,
+                            events.WorkerEvent(worker.worker_id, worker.pid))
+        self.wakeup()
+
+    def worker_retiring(self, worker: WorkerProcess, reason: str) -> None:
+        if worker.retire_reason is None:
+            logger.info("%s asks to be replaced: %s", worker, reason)
+            worker.retire_reason = reason
+            self.wakeup()
+
+    def worker_closed_pipe(self, worker: WorkerProcess) -> None:
+        self.wakeup()
+
+    # Supervision.
+
+    def spawn_worker(self, slot: Slot) -> WorkerProcess | None:
+        """Fork a worker for ``slot`` (None when the system refuses); the child never returns."""
+        # What multiprocessing.Pipe(duplex=True) is made of, and the same framing; a socket
+        # has the detach() that Channel.open needs (3.11's Connection has none).
+        master_end, worker_end = socket.socketpair()
+        pipe = WorkerPipe(master_end, self, self.broker_host)
+        siblings = [w.pipe.fd for w in self.workers.values() if w.pipe.fd is not None]
+        try:
+            pid = fork_worker([*self.master_fds, master_end.fileno(), *siblings])
+        except OSError as error:
+            logger.error("cannot fork worker %d: %s", slot.worker_id, error)
+            master_end.close()
+            worker_end.close()
+            slot.back_off(time.monotonic())
+            return None
+        if pid == 0:
+            exit_child(run_worker(self.app, self.config, self.sock, worker_end,
+                                  slot.worker_id, self.pid))
+        worker_end.close()
+        worker = WorkerProcess(slot.worker_id, pid, self.generation, pipe, slot.restarts)
+        self.workers[pid] = worker
+        pipe.start(worker)
+        logger.info("%s booting", worker)
+        return worker
+
+    def manage_workers(self) -> None:
+        """Fill every slot, replace workers due for it (one at a time), retire extra slots."""
+        if self.stopping:
+            return
+        for worker_id in range(1, self.num_workers + 1):
+            self.slots.setdefault(worker_id, Slot(worker_id))
+        for worker_id in [i for i in self.slots if i > self.num_workers]:
+            self.retire_slot(self.slots.pop(worker_id))
+        now = time.monotonic()
+        for slot in self.slots.values():
+            if slot.current is None:
+                if now >= slot.spawn_after:
+                    slot.current = self.spawn_worker(slot)
+            elif slot.successor is not None:
+                if slot.successor.state == SERVING:
+                    self.kill_worker(slot.current, graceful=True)
+                    slot.current, slot.successor = slot.successor, None
+            elif self._due_for_replacement(slot.current) and now >= slot.spawn_after \
+                    and not any(other.successor for other in self.slots.values()):
+                slot.successor = self.spawn_worker(slot)
+
+    def _due_for_replacement(self, worker: WorkerProcess) -> bool:
+        return worker.state == SERVING and (
+            worker.generation < self.generation or worker.retire_reason is not None)
+
+    def retire_slot(self, slot: Slot) -> None:
+        for worker in (slot.current, slot.successor):
+            if worker is not None:
+                self.kill_worker(worker, graceful=True)
+
+    def kill_worker(self, worker: WorkerProcess, graceful: bool) -> None:
+        """Ask ``worker`` to stop (drain, then exit) or, not graceful, SIGKILL it."""
+        if not graceful:
+            worker.state = STOPPING
+            self._send_signal(worker, signal.SIGKILL)
+            return
+        if worker.state == STOPPING:
+            return
+        timeout = self.config.graceful_shutdown_timeout
+        worker.state = STOPPING
+        worker.stop_deadline = time.monotonic() + timeout + KILL_GRACE
+        if not worker.pipe.send(control("stop", timeout=timeout)):
+            self._send_signal(worker, signal.SIGTERM)
+
+    def _send_signal(self, worker: WorkerProcess, signum: int) -> None:
+        try:
+            os.kill(worker.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def murder_workers(self) -> None:
+        """SIGKILL workers silent for worker_timeout, and stopping ones past their deadline."""
+        now = time.monotonic()
+        timeout = self.config.worker_timeout
+        for worker in list(self.workers.values()):
+            if worker.state == STOPPING:
+                if worker.stop_deadline is not None and now >= worker.stop_deadline:
+                    logger.warning("%s did not stop in time: killing it", worker)
+                    worker.stop_deadline = None
+                    self._send_signal(worker, signal.SIGKILL)
+            elif timeout > 0 and now - worker.last_seen > timeout:
+                logger.error("%s sent no heartbeat for %.1fs (worker_timeout): killing it",
+                             worker, now - worker.last_seen)
+                worker.last_seen = float("inf")
+                self._send_signal(worker, signal.SIGKILL)
+
+    def reap_workers(self) -> None:
+        """Collect every exited worker (no zombies) and decide what replaces it."""
+        for pid, worker in list(self.workers.items()):
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                reaped, status = pid, 0
+            if reaped:
+                self.worker_exited(worker, status)
+
+    def worker_exited(self, worker: WorkerProcess, status: int) -> None:
+        del self.workers[worker.pid]
+        if self.broker_host is not None:
+            self.broker_host.detach(worker.pid)
+        exit_code = os.waitstatus_to_exitcode(status)
+        signum = -exit_code if exit_code < 0 else None
+        code = exit_code if exit_code >= 0 else None
+        how = f"was killed by {signal.Signals(signum).name}" if signum else f"exited ({code})"
+        (logger.info if worker.state == STOPPING else logger.error)("%s %s", worker, how)
+        slot = self.slots.get(worker.worker_id)
+        if slot is not None and worker in (slot.current, slot.successor):
+            if worker is slot.current:
+                slot.current, slot.successor = slot.successor, None
+            else:
+                slot.successor = None
+            slot.record_exit(worker, time.monotonic())
+        giving_up = slot is not None and slot.failing and not self.stopping
+        will_restart = slot is not None and not self.stopping and not giving_up
+        self.notices.notify(events.on_worker_exit, events.WorkerEvent(
+            worker.worker_id, worker.pid, code, signum, will_restart))
+        if giving_up:
+            error = worker.boot_error or f"the worker {how}"
+            raise HaltServer(f"worker {slot.worker_id} failed to boot {slot.boot_failures} "
+                             f"times in a row: {error}", WORKER_BOOT_ERROR)
+
+    # The Supervisor's view.
+
+    def worker_infos(self) -> list[WorkerInfo]:
+        return [WorkerInfo(w.worker_id, w.pid, w.started_at, w.restarts, w.state)
+                for w in sorted(self.workers.values(), key=lambda w: (w.worker_id, w.started))]
+
+    async def worker_stats(self, timeout: float) -> list[WorkerStats]:
+        workers = sorted(self.workers.values(), key=lambda w: (w.worker_id, w.started))
+        replies = await asyncio.gather(*(w.pipe.stats(timeout) for w in workers))
+        return [WorkerStats.from_reply(w.worker_id, w.pid, reply)
+                for w, reply in zip(workers, replies, strict=True) if reply is not None]
+
+    # Stopping.
+
+    async def halt(self, halt: HaltServer) -> int:
+        (logger.info if halt.exit_status == 0 else logger.error)(
+            "master %d: %s", self.pid, halt.reason)
+        await self.stop(halt.graceful)
+        await self.notices.flush()
+        if self.bootstrapped:
+            for token in (events.on_server_shutdown, events.on_server_main_shutdown):
+                try:
+                    await self.app.dispatch(token, events.ServerEvent(process_info()))
+                except Exception:  # noqa: BLE001 - the rest of the shutdown still runs
+                    logger.exception("a %s listener failed in the master", token.name)
+        await self.app.shutdown()
+        if self.sock is not None:
+            self.sock.close()
+        if self.pid_file is not None:
+            self.pid_file.remove()
+        supervisor_registry.forget(self)
+        logger.info("master %d: exit %d", self.pid, halt.exit_status)
+        return halt.exit_status
+
+    async def stop(self, graceful: bool = True) -> None:
+        """Stop every worker: drain up to graceful_shutdown_timeout, then SIGKILL; reap all.
+
+        A second SIGTERM/SIGINT while draining stops at once.
+        """
+        self.stopping = True
+        for worker in list(self.workers.values()):
+            self.kill_worker(worker, graceful)
+        while self.workers:
+            self.murder_workers()
+            for signum in await self.wait_for_signals(self.next_timeout()):
+                if signum in (signal.SIGTERM, signal.SIGINT) and graceful:
+                    logger.info("master %d: second SIG%s: stopping at once",
+                                self.pid, SIGNAL_NAMES[signum].upper())
+                    graceful = False
+                    for worker in list(self.workers.values()):
+                        self.kill_worker(worker, graceful=False)
+            self.reap_workers()

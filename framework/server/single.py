@@ -1,0 +1,128 @@
+"""workers=0: one process bootstraps, serves and stops the whole app.
+
+Lifecycle: on_server_bootstrap and on_server_main_bootstrap, then listen, then the `_done`
+tokens. SIGTERM/SIGINT: stop accepting, drain up to graceful_shutdown_timeout, then
+on_server_shutdown and on_server_main_shutdown, then the app's teardown, exit 0. A second
+signal stops at once (exit 1). Signal handlers only queue the signal; the serve loop acts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from typing import Any
+
+from framework import events
+from framework.process import process_info
+from framework.server.binding import socket_url
+from framework.server.serving import HttpServer
+
+logger = logging.getLogger("framework.server")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+FORCED_EXIT = 1
+
+
+class StartupError(Exception):
+    """A bootstrap listener raised: the server did not start."""
+
+
+class SingleProcessServer:
+    """The whole app in this process: ``start(sock)`` / ``stop(timeout)``; ``serve`` does both."""
+
+    def __init__(self, app: Any, config: Any) -> None:
+        self.app = app
+        self.config = config
+        self.http: HttpServer | None = None
+        self.url = ""
+
+    async def _fire(self, *tokens: Any) -> None:
+        for token in tokens:
+            await self.app.dispatch(token, events.ServerEvent(process_info()))
+
+    async def start(self, sock: socket.socket) -> None:
+        """Bootstrap listeners, listen on ``sock``, then the `_done` listeners."""
+        try:
+            await self.app.startup()
+            await self._fire(events.on_server_bootstrap, events.on_server_main_bootstrap)
+            self.http = HttpServer(self.app, self.config)
+            await self.http.start(sock)
+        except Exception as error:
+            await self.app.shutdown()
+            raise StartupError(f"start-up failed: {type(error).__name__}: {error}") from error
+        self.url = socket_url(sock)
+        await self._fire(events.on_server_bootstrap_done, events.on_server_main_bootstrap_done)
+
+    async def stop(self, timeout: float) -> bool:
+        """Stop accepting, drain, shutdown listeners, teardown; False if a step failed."""
+        ok = True
+        if self.http is not None:
+            await self.http.stop_accepting()
+            await self.http.drain(timeout)
+        for token in (events.on_server_shutdown, events.on_server_main_shutdown):
+            try:
+                await self._fire(token)
+            except Exception:
+                logger.exception("a %s listener failed", getattr(token, "name", token))
+                ok = False
+        try:
+            await self.app.shutdown()
+        except Exception:
+            logger.exception("tearing down the app's resources failed")
+            ok = False
+        return ok
+
+    async def serve(self, sock: socket.socket) -> int:
+        """Serve until SIGTERM/SIGINT; returns the exit code."""
+        signals: asyncio.Queue[int] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, signals.put_nowait, signum)
+        try:
+            await self.start(sock)
+        except StartupError as error:
+            logger.error("%s", error, exc_info=error.__cause__)
+            return 1
+        logger.info("fw: serving %s on %s (one process, pid %d); stop with Ctrl-C",
+                    self.app.name, self.url, os.getpid())
+        signum = await signals.get()
+        timeout = self.config.graceful_shutdown_timeout
+        logger.info("%s: stopping gracefully (requests in flight get up to %ss)",
+                    signal.Signals(signum).name, timeout)
+        stopping = asyncio.create_task(self.stop(timeout))
+        second = asyncio.create_task(signals.get())
+        await asyncio.wait({stopping, second}, return_when=asyncio.FIRST_COMPLETED)
+        if not stopping.done():
+            logger.warning("%s again: stopping at once", signal.Signals(second.result()).name)
+            stopping.cancel()
+            return FORCED_EXIT
+        second.cancel()
+        logger.info("stopped")
+        return 0 if stopping.result() else 1
+
+
+def run_single(app: Any, config: Any, sock: socket.socket, pid_file: str | None = None) -> int:
+    """Serve ``app`` from this one process on ``sock``; returns the exit code."""
+    from framework.server.pid_file import PidFile
+
+    pid = PidFile(pid_file) if pid_file else None
+    if pid is not None:
+        pid.create()
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(SingleProcessServer(app, config).serve(sock))
+    finally:
+        if pid is not None:
+            pid.remove()
+
+
+def loop_factory() -> Any:
+    """uvloop when installed (nothing forks in this mode), else asyncio's default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

@@ -1,0 +1,238 @@
+"""A worker process, from just after the fork to its exit code.
+
+It runs a fresh event loop (uvloop when installed), builds its own services, serves HTTP
+on the socket it inherited (or its own, with reuse_port), talks to the master over its
+pipe (heartbeats, ready, stats, retire; broker frames to the pipe adapter) and stops
+gracefully when told to, or quickly when the master dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+import time
+from typing import Any
+
+import psutil
+
+from framework import events
+from framework.broker.pipe import PipeAdapter, attach_to_master
+from framework.channel import Channel
+from framework.process import process_info, set_worker_role
+from framework.server.binding import bind_socket
+from framework.server.control import BROKER, CONTROL, control, handle_control
+from framework.server.fork import die_with_parent, exit_child
+from framework.server.process_title import title_worker
+from framework.server.serving import HttpServer
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is optional
+    uvloop = None
+
+logger = logging.getLogger("framework.server")
+
+WORKER_BOOT_ERROR = 3    # the exit code of a worker whose bootstrap raised
+MASTER_DIED = signal.SIGUSR2
+ORPHAN_DRAIN = 1.0       # when the master died: in-flight requests get this long
+ORPHAN_EXIT_AFTER = 1.8  # ... and the process is gone this long after, blocked loop or not
+
+
+def run_worker(app: Any, config: Any, sock: socket.socket | None, conn: socket.socket,
+               worker_id: int, master_pid: int) -> int:
+    """The worker process's whole life; returns its exit code."""
+    try:
+        set_worker_role(worker_id)
+        title_worker(worker_id, app.name)
+        worker = Worker(app, config, sock, conn, worker_id, master_pid)
+        loop_factory = uvloop.new_event_loop if uvloop is not None else asyncio.new_event_loop
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(worker.run())
+    except BaseException:  # noqa: BLE001 - whatever happens, the child leaves with a code
+        logger.exception("worker %d crashed", worker_id)
+        return 1
+
+
+class Worker:
+    """Serves until told to stop; one reader loop for the master's pipe."""
+
+    def __init__(self, app: Any, config: Any, sock: socket.socket | None, conn: socket.socket,
+                 worker_id: int, master_pid: int) -> None:
+        self.app = app
+        self.config = config
+        self.sock = sock
+        self.conn = conn
+        self.worker_id = worker_id
+        self.master_pid = master_pid
+        self.name = f"worker {worker_id} (pid {os.getpid()})"
+        self.started = time.monotonic()
+        self.process = psutil.Process()
+        self.server: Any = None
+        self.channel: Channel | None = None
+        self.broker: PipeAdapter | None = None
+        self.retiring = False
+        self.exiting = False
+        self.orphan = False
+        self.signals_received = 0
+        self.recycle_after = (config.max_requests
+                              + random.randint(0, max(config.max_requests_jitter, 0))
+                              if config.max_requests > 0 else 0)
+        self._stop: asyncio.Future[float]
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stop = loop.create_future()
+        self._install_signals(loop)
+        self.channel = await Channel.open(self.conn, "master")
+        self.broker = self._attach_broker(self.channel)
+        tasks = [loop.create_task(self.read_master(), name="master pipe"),
+                 loop.create_task(self.send_heartbeats(), name="heartbeats")]
+        try:
+            await self.boot()
+        except Exception as error:
+            logger.exception("%s failed to boot", self.name)
+            await self._tell_master(control("boot_failed",
+                                            error=f"{type(error).__name__}: {error}"))
+            await self.app.shutdown()
+            return WORKER_BOOT_ERROR
+        await self.shutdown(await self._stop)
+        self.exiting = True
+        for task in tasks:
+            task.cancel()
+        await self.channel.close()
+        return 0
+
+    async def boot(self) -> None:
+        """Resources and bootstrap listeners, serve, the `_done` listeners, tell the master."""
+        await self.app.startup()
+        await self._dispatch(events.on_server_bootstrap, events.on_server_worker_bootstrap)
+        self.server = HttpServer(self.app, self.config)
+        await self.server.start(self.sock if self.sock is not None else self._bind_own())
+        await self._dispatch(events.on_server_bootstrap_done,
+                             events.on_server_worker_bootstrap_done)
+        await self._tell_master(control("ready"))
+
+    def _bind_own(self) -> socket.socket:
+        return bind_socket(self.config.host, self.config.port, reuse_port=True)
+
+    async def shutdown(self, timeout: float) -> None:
+        """Stop accepting, let in-flight requests finish within ``timeout``, run listeners."""
+        logger.info("%s stopping", self.name)
+        if self.server is not None:
+            await self.server.stop_accepting()
+            await self.server.drain(timeout)
+        for token in (events.on_server_shutdown, events.on_server_worker_shutdown):
+            try:
+                await self.app.dispatch(token, events.ServerEvent(process_info()))
+            except Exception:  # noqa: BLE001 - the rest of the shutdown still runs
+                logger.exception("a %s listener failed in %s", token.name, self.name)
+        await self.app.shutdown()
+
+    def request_stop(self, timeout: float) -> None:
+        if not self._stop.done():
+            self._stop.set_result(timeout)
+
+    async def _dispatch(self, *tokens: Any) -> None:
+        for token in tokens:
+            await self.app.dispatch(token, events.ServerEvent(process_info()))
+
+    # Signals and the master's death.
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._handle_stop_signal)
+        # The master's death must end this process even when its loop is blocked: the
+        # plain handler below arms a timer whose SIGALRM (default action) terminates it.
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.signal(MASTER_DIED, lambda *_: self._master_died(loop))
+        die_with_parent(MASTER_DIED, self.master_pid)
+
+    def _handle_stop_signal(self) -> None:
+        self.signals_received += 1
+        if self.signals_received > 1:
+            logger.info("%s: second signal, exiting at once", self.name)
+            exit_child(1)
+        self.request_stop(self.config.graceful_shutdown_timeout)
+
+    def _master_died(self, loop: asyncio.AbstractEventLoop) -> None:
+        signal.setitimer(signal.ITIMER_REAL, ORPHAN_EXIT_AFTER)
+        loop.call_soon_threadsafe(self.orphaned)
+
+    def orphaned(self) -> None:
+        """The master is gone: finish quickly, whatever graceful_shutdown_timeout says."""
+        if self.exiting or self.orphan:
+            return
+        self.orphan = True
+        if signal.getitimer(signal.ITIMER_REAL)[0] == 0:
+            signal.setitimer(signal.ITIMER_REAL, ORPHAN_EXIT_AFTER)
+        logger.warning("%s: the master is gone, stopping", self.name)
+        self.request_stop(ORPHAN_DRAIN)
+
+    # The master's pipe.
+
+    def _attach_broker(self, channel: Channel) -> PipeAdapter | None:
+        """This process's broker facades talk to the master's engine, unless Redis is used."""
+        return None if self.config.broker_url else attach_to_master(channel)
+
+    async def read_master(self) -> None:
+        assert self.channel is not None
+        while (message := await self.channel.receive()) is not None:
+            kind = message.get("k")
+            if kind == CONTROL:
+                handle_control(self, message, "master")
+            elif kind == BROKER and self.broker is not None:
+                self.broker.handle(message)
+            else:
+                logger.warning("%s dropped a frame of unknown kind %r", self.name, kind)
+        if self.broker is not None:
+            await self.broker.close()
+        self.orphaned()
+
+    async def _tell_master(self, message: dict[str, Any]) -> None:
+        assert self.channel is not None
+        try:
+            await self.channel.send(message)
+        except (ConnectionError, OSError):
+            self.orphaned()
+
+    async def send_heartbeats(self) -> None:
+        """A heartbeat per tick (the master kills a worker silent for worker_timeout)."""
+        timeout = self.config.worker_timeout
+        tick = min(max(timeout / 4, 0.05), 1.0) if timeout > 0 else 1.0
+        while True:
+            await self._tell_master(control("heartbeat"))
+            self._ask_to_retire_when_due()
+            await asyncio.sleep(tick)
+
+    def _ask_to_retire_when_due(self) -> None:
+        if self.retiring or self.server is None or self._stop.done():
+            return
+        reason = None
+        if self.recycle_after and self.server.requests_served >= self.recycle_after:
+            reason = f"max_requests ({self.server.requests_served} served)"
+        elif (self.config.max_memory_mb > 0
+              and self.rss() > self.config.max_memory_mb * 1024 * 1024):
+            reason = f"max_memory_mb ({self.rss() // (1024 * 1024)} MiB resident)"
+        if reason is not None:
+            self.retiring = True
+            self.channel.write(control("retire", reason=reason))
+
+    # Control messages from the master.
+
+    def on_stop(self, message: dict[str, Any]) -> None:
+        self.request_stop(float(message["timeout"]))
+
+    def on_stats(self, message: dict[str, Any]) -> None:
+        assert self.channel is not None
+        self.channel.write(control(
+            "stats", id=message["id"], rss=self.rss(),
+            requests=self.server.requests_served if self.server is not None else 0,
+            in_flight=self.server.in_flight if self.server is not None else 0,
+            uptime=time.monotonic() - self.started))
+
+    def rss(self) -> int:
+        return self.process.memory_info().rss

@@ -1,0 +1,140 @@
+"""create_testing_app: the app served in this process, on a free loopback port, for tests.
+
+The testing app always serves from one process, whatever ``workers`` says, with the memory
+broker unless a ``broker_url`` is given, so app code written for workers is tested as is.
+This module is also fw's pytest plugin (entry point ``fw``): it imports nothing heavy until a
+testing app is made, so loading it costs a pytest run nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiohttp.test_utils import TestClient
+
+    from framework.app import App
+    from framework.rpc import RpcClient
+    from framework.server.single import SingleProcessServer
+
+
+def create_testing_app(*, providers: list[Any] = (), **app_options: Any) -> TestingApp:
+    """An App from ``app_options`` (``imports=``, ``config=``, ...) whose root ``providers``
+    override the imported ones, e.g. ``provide(Db, use_value=FakeDb())``.
+
+    Unless ``broker_url`` is set, the app gets a memory broker of its own: every testing
+    app starts with an empty broker, so tests do not see each other's keys and messages.
+    """
+    from framework.app import App
+    from framework.broker.adapter import BrokerAdapter
+    from framework.di.provider import provide
+
+    overrides = list(providers)
+    if not any(getattr(provider, "token", None) is BrokerAdapter for provider in overrides):
+        overrides.append(provide(BrokerAdapter, use_factory=_broker_for_tests()))
+    return TestingApp(App(providers=overrides, **app_options))
+
+
+def _broker_for_tests() -> Any:
+    from framework.broker import adapter_for_process
+    from framework.broker.adapter import BrokerAdapter
+    from framework.broker.engine import BrokerEngine
+    from framework.broker.memory import MemoryAdapter
+    from framework.config import FrameworkConfig
+
+    def broker_for_tests(config: FrameworkConfig) -> BrokerAdapter:
+        """Redis when broker_url says so, otherwise a memory broker of this app's own."""
+        if config.broker_url:
+            return adapter_for_process(config)
+        return MemoryAdapter(BrokerEngine())
+
+    broker_for_tests.__annotations__ = {"config": FrameworkConfig, "return": BrokerAdapter}
+    return broker_for_tests
+
+
+class TestingApp:
+    """``get()`` resolves with the overrides; ``async with`` serves on a free loopback port."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.url = ""
+        self._client: TestClient | None = None
+        self._server: SingleProcessServer | None = None
+        self._rpc_clients: list[RpcClient] = []
+
+    def get(self, token: Any) -> Any:
+        """Resolve ``token`` in this process (request-scoped ones in ``app.request_scope()``)."""
+        return self.app.get(token)
+
+    @property
+    def client(self) -> TestClient:
+        """aiohttp's test client on the served app: ``await testing.client.get("/path")``."""
+        if self._client is None:
+            raise RuntimeError("the testing app is not serving: use `async with testing:`")
+        return self._client
+
+    def rpc_client(self) -> RpcClient:
+        """A JSON-RPC client on the served app's ``/rpc``; closed when serving stops."""
+        from framework.rpc import RpcClient
+
+        if not self.url:
+            raise RuntimeError("the testing app is not serving: use `async with testing:`")
+        client = RpcClient(f"{self.url}/rpc")
+        self._rpc_clients.append(client)
+        return client
+
+    async def __aenter__(self) -> TestingApp:
+        from aiohttp.test_utils import TestClient
+
+        from framework.config import FrameworkConfig
+        from framework.server.binding import bind_socket
+        from framework.server.single import SingleProcessServer
+
+        server = SingleProcessServer(self.app, self.app.get(FrameworkConfig))
+        await server.start(bind_socket("127.0.0.1", 0))
+        self._server, self.url = server, server.url
+        self._client = TestClient(_serving_here_class()(server.url))
+        await self._client.start_server()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        for rpc_client in self._rpc_clients:
+            await rpc_client.close()
+        self._rpc_clients.clear()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        if self._server is not None:
+            await self._server.stop(self._server.config.graceful_shutdown_timeout)
+            self._server, self.url = None, ""
+
+
+@functools.cache
+def _serving_here_class() -> type:
+    """Defined on first use, so that loading the pytest plugin imports no aiohttp."""
+    from aiohttp.test_utils import BaseTestServer
+    from yarl import URL
+
+    class ServingHere(BaseTestServer):
+        """What aiohttp's TestClient needs of a server, for one already serving at ``url``."""
+
+        def __init__(self, url: str) -> None:
+            root = URL(url)
+            super().__init__(scheme=root.scheme, host=root.host, port=root.port)
+            self._url = root
+
+        async def start_server(self, loop: Any = None, **kwargs: Any) -> None:
+            self._root = self._url
+
+        async def _make_runner(self, **kwargs: Any) -> Any:
+            raise NotImplementedError("the testing app runs its own server")
+
+        async def close(self) -> None:
+            """The testing app stops its server itself."""
+
+    return ServingHere
