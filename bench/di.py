@@ -103,21 +103,22 @@ def check(resolve: Callable[[], Controller]) -> None:
     assert first.service.clock is second.service.clock
 
 
-def measure(resolve: Callable[[], Controller], number: int, repeat: int) -> float:
-    """Best of ``repeat`` runs, in microseconds per resolution."""
-    return min(timeit.repeat(resolve, number=number, repeat=repeat)) / number * 1e6
+def measure(resolve: Callable[[], Controller], repeat: int) -> float:
+    """Best of ``repeat`` runs of at least 0.2 s each, in microseconds per resolution."""
+    timer = timeit.Timer(resolve)
+    number, _ = timer.autorange()
+    return min(timer.repeat(repeat=repeat, number=number)) / number * 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--number", type=int, default=100_000, help="resolutions per run")
     parser.add_argument("--repeat", type=int, default=7, help="runs; the best one counts")
     args = parser.parse_args()
     timings = {}
     for name, make in CONTENDERS.items():
         resolve = make()
         check(resolve)
-        timings[name] = measure(resolve, args.number, args.repeat)
+        timings[name] = measure(resolve, args.repeat)
     hand = timings["hand-written"]
     print(f"{'contender':28s} {'µs/resolution':>14s} {'x hand-written':>15s}")
     for name, micros in timings.items():

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import blinker
+import click
 
-from framework.config import ConfigValues, read_dotenv
+from framework.config import ConfigError, ConfigValues, read_dotenv
 from framework.di.autowire import dependencies_of
 from framework.di.container import Container, Declaration
 from framework.di.errors import MissingDependency
@@ -41,12 +42,9 @@ class App:
         self.name = name
         #: set by load_config_from_env; the CLI loads the environment itself when still False
         self.env_loaded = False
-        root = Module()
-        root.imports, root.providers, root.controllers = list(imports), list(providers), list(
-            controllers)
-        root.listeners, root.commands, root.middlewares = list(listeners), list(commands), list(
-            middlewares)
-        root.config = config
+        root = _RootModule(imports=list(imports), providers=list(providers),
+                           controllers=list(controllers), listeners=list(listeners),
+                           commands=list(commands), middlewares=list(middlewares), config=config)
         self._tree = ModuleTree(root)
         self._configs = self._declare_configs()
         self._container = Container(self._tree.missing_hint)
@@ -114,8 +112,8 @@ class App:
         """
         config = self._configs.get(module_name)
         if config is None:
-            raise KeyError(f"no module config named {module_name!r}; configs: "
-                           f"{', '.join(repr(n) for n in self._configs)}")
+            raise ConfigError(f"no module config named {module_name!r}; configs: "
+                              f"{', '.join(repr(name) for name in self._configs)}")
         config.set("flag", values)
         self._refresh_configs()
         return self
@@ -128,9 +126,11 @@ class App:
                 for name, value, source in values.sources()]
 
     def provider_table(self) -> list[tuple[str, str, str, str, bool]]:
-        """Every declared provider: (module, token, scope, kind, exported)."""
-        return [(scope.label, token_name(d.token), d.scope, d.spec.kind, d.exported)
-                for scope in self._tree.scopes for d in scope.own.values()]
+        """Every declared provider: (module, token, scope, kind, exported); configs first."""
+        configs = [(d.owner, token_name(d.token), "singleton", "config", True)
+                   for d in self._tree.configs.values()]
+        return configs + [(scope.label, token_name(d.token), d.scope, d.spec.kind, d.exported)
+                          for scope in self._tree.scopes for d in scope.own.values()]
 
     def _declare_configs(self) -> dict[str, ConfigValues]:
         configs: dict[str, ConfigValues] = {}
@@ -204,6 +204,8 @@ class App:
                 declared = frozenset(parameter.name for parameter in command.params)
                 plan = {}
                 for dependency in dependencies_of(command.callback, skip=declared):
+                    if dependency.token is click.Context:  # given by @click.pass_context
+                        continue
                     found = scope.lookup(dependency.token)
                     if found is None:
                         raise MissingDependency(
@@ -228,6 +230,19 @@ class App:
         from framework.cli import run_app
 
         run_app(self, argv)
+
+
+class _RootModule(Module):
+    """The App's own declarations, as the root of the module tree (its config namespace: "")."""
+
+    def __init__(self, **declarations: Any) -> None:
+        super().__init__()
+        for attribute, value in declarations.items():
+            setattr(self, attribute, value)
+
+    @property
+    def module_name(self) -> str:
+        return ""
 
 
 def _bound(provider: Callable[[], Any], attribute: str) -> Callable[[], Callable[..., Any]]:

@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from framework.app import App
-from framework.config import ConfigError
+from framework.config import ConfigError, FrameworkConfig
 from framework.di.errors import DependencyError
 from framework.events import AppEvent, ListenerError, on_app_execute, on_app_shutdown
 
@@ -82,18 +82,24 @@ def execute(app: App, command: str, body: Callable[[], Any]) -> int:
     pid = os.getpid()
     exit_code = 1
     try:
-        asyncio.run(app.dispatch(on_app_execute, AppEvent(command)))
-        result = body()
-        exit_code = result if isinstance(result, int) else 0
-    except SystemExit as stop:
-        exit_code = stop.code if isinstance(stop.code, int) else 1
-        raise
+        try:
+            asyncio.run(app.dispatch(on_app_execute, AppEvent(command)))
+            result = body()
+            exit_code = result if isinstance(result, int) else 0
+        except SystemExit as stop:
+            exit_code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1
+            raise
+        except click.ClickException as error:
+            exit_code = error.exit_code
+            raise
+        except _APP_ERRORS:
+            exit_code = 2
+            raise
+        finally:
+            if os.getpid() == pid:  # not in a forked worker that returned here
+                asyncio.run(_finish(app, command, exit_code))
     except _APP_ERRORS as error:
-        exit_code = 2
         raise CliError(f"{type(error).__name__}: {error}") from None
-    finally:
-        if os.getpid() == pid:
-            asyncio.run(_finish(app, command, exit_code))
     return exit_code
 
 
@@ -203,9 +209,10 @@ def server_start(ctx: click.Context, app_spec: str | None, host: str | None, por
              (("host", host), ("port", port), ("workers", workers)) if value is not None}
     try:
         app.configure("framework", **flags)
-    except (ConfigError, KeyError) as error:
-        raise CliError(str(error).strip("'\"")) from None
-    configured = {name: getattr_config(app, name) for name in flags}
+    except ConfigError as error:
+        raise CliError(str(error)) from None
+    config = app.get(FrameworkConfig)
+    configured = {name: getattr(config, name) for name in flags}
 
     def serve() -> int:
         from framework.server import start_server
@@ -214,13 +221,6 @@ def server_start(ctx: click.Context, app_spec: str | None, host: str | None, por
                             workers=configured.get("workers"), pid_file=pid_file)
 
     ctx.exit(execute(app, "server:start", serve))
-
-
-def getattr_config(app: App, name: str) -> Any:
-    """A FrameworkConfig value of the app as it stands now."""
-    from framework.config import FrameworkConfig
-
-    return getattr(app.get(FrameworkConfig), name)
 
 
 @cli.command("debug:config")
@@ -291,6 +291,9 @@ def run_app(app: App | None, argv: list[str] | None = None, prog_name: str | Non
         result = cli.main(args=argv, prog_name=prog_name, obj=obj, standalone_mode=False)
     except click.exceptions.Exit as stop:
         sys.exit(stop.exit_code)
+    except click.exceptions.NoArgsIsHelpError as no_command:
+        click.echo(no_command.ctx.get_help() if no_command.ctx else "Usage: fw COMMAND")
+        sys.exit(0)
     except click.Abort:
         click.echo("Aborted!", err=True)
         sys.exit(1)

@@ -226,12 +226,12 @@ class ConfigValues:
 
     def sources(self) -> list[tuple[str, Any, str]]:
         """Every field with its effective value and the layer it came from."""
-        defaults = self.build()
+        current = self.build()
         rows = []
         for name in self.fields:
             source = next((layer for layer in reversed(SOURCES[1:])
                            if name in self._layers[layer]), "default")
-            rows.append((name, getattr(defaults, name), source))
+            rows.append((name, getattr(current, name), source))
         return rows
 
     def build(self) -> Any:

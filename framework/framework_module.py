@@ -15,6 +15,7 @@ from framework.config import FrameworkConfig
 from framework.di.provider import provide
 from framework.module import Module
 from framework.process import ProcessInfo, process_info
+from framework.server.supervisor import Supervisor
 
 
 def broker_adapter(config: FrameworkConfig) -> BrokerAdapter:
@@ -26,7 +27,10 @@ _BROKER_FACADES = [BrokerBus, BrokerCache, BrokerKeyValue, BrokerLock, BrokerQue
 
 
 class FrameworkModule(Module):
-    """Provides FrameworkConfig, ProcessInfo and the broker; ``FrameworkModule(workers=4)``."""
+    """Provides FrameworkConfig, ProcessInfo, the broker and (for master-side code) Supervisor.
+
+    ``FrameworkModule(workers=4)`` sets FrameworkConfig fields.
+    """
 
     name = "framework"
     config = FrameworkConfig
@@ -34,5 +38,6 @@ class FrameworkModule(Module):
         provide(ProcessInfo, use_factory=process_info, scope="transient"),
         provide(BrokerAdapter, use_factory=broker_adapter),
         *_BROKER_FACADES,
+        Supervisor,
     ]
-    exports = [ProcessInfo, BrokerAdapter, *_BROKER_FACADES]
+    exports = [ProcessInfo, BrokerAdapter, *_BROKER_FACADES, Supervisor]

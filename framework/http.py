@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import inspect
 import logging
 import re
@@ -80,12 +81,12 @@ class Body:
 
 
 def routes_of(controller: type) -> list[tuple[str, str, Callable]]:
-    """The (method, path, function) routes a controller class declares, in definition order."""
-    found = []
-    for name, member in vars(controller).items():
-        if not name.startswith("__"):
-            found += [(method, path, member) for method, path in getattr(member, _ROUTES, ())]
-    return found
+    """The (method, path, function) routes of a controller class, inherited ones included."""
+    members: dict[str, Any] = {}
+    for klass in reversed(controller.__mro__):
+        members.update(vars(klass))
+    return [(method, path, member) for name, member in members.items()
+            if not name.startswith("__") for method, path in getattr(member, _ROUTES, ())]
 
 
 # -- converting input ------------------------------------------------------------------------
@@ -93,9 +94,8 @@ def routes_of(controller: type) -> list[tuple[str, str, Callable]]:
 class InvalidInput(Exception):
     """Input that does not fit the declared types; ``errors`` lists (where, field, problem)."""
 
-    def __init__(self, errors: list[tuple[str, str, str]], detail: str = "invalid request"):
+    def __init__(self, errors: list[tuple[str, str, str]]) -> None:
         self.errors = errors
-        self.detail = detail
         super().__init__("; ".join(f"{field or where}: {problem}"
                                    for where, field, problem in errors))
 
@@ -191,7 +191,6 @@ def _sequence_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str,
     return items if container is list else container(items)
 
 
-@typing.no_type_check
 def _dataclass_from_json(tp: type, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
     if not isinstance(value, dict):
         return _wrong(tp, value, field, errors)
@@ -228,14 +227,10 @@ def _scalar_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, s
     return _wrong(tp, value, field, errors)
 
 
-_hint_cache: dict[Any, dict[str, Any]] = {}
-
-
+@functools.cache
 def _hints(obj: Any) -> dict[str, Any]:
     """Resolved type hints of a class or function, extras kept; computed once per object."""
-    if obj not in _hint_cache:
-        _hint_cache[obj] = typing.get_type_hints(obj, include_extras=True)
-    return _hint_cache[obj]
+    return typing.get_type_hints(obj, include_extras=True)
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -297,8 +292,6 @@ def _path_binder(name: str, tp: Any) -> Binder:
 def _query_binder(name: str, tp: Any, default: Any) -> Binder:
     item_type = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
     parse = string_parser(item_type if item_type is not None else tp)
-    if parse is None:
-        raise TypeError(f"query parameter {name!r} is annotated {type_name(tp)}")
 
     def bind(request: web.Request, kwargs: dict, errors: list) -> None:
         query = request.query
@@ -433,14 +426,11 @@ def make_handler(app: Any, controller: type, func: Callable, path: str) -> Handl
 
 
 def add_routes(router: web.UrlDispatcher, app: Any, controllers: list[type],
-               wrap: Callable[[Handler], Handler]) -> int:
+               wrap: Callable[[Handler], Handler]) -> None:
     """Register every route of ``controllers``, each handler passed through ``wrap``."""
-    count = 0
     for controller in controllers:
         for method, path, func in routes_of(controller):
             router.add_route(method, path, wrap(make_handler(app, controller, func, path)))
-            count += 1
-    return count
 
 
 def add_fallback(router: web.UrlDispatcher, wrap: Callable[[Handler], Handler]) -> None:
@@ -475,7 +465,7 @@ def response_for_error(request: web.Request, error: Exception, debug: bool,
     if isinstance(error, InvalidInput):
         fields = [{"in": where, "field": field, "error": problem}
                   for where, field, problem in error.errors]
-        return error_response(400, f"{error.detail}: {error}", errors=fields)
+        return error_response(400, f"invalid request: {error}", errors=fields)
     if isinstance(error, web.HTTPException):
         if error.status < 400 or error.content_type == "application/json":
             raise error

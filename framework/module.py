@@ -8,7 +8,7 @@ A provider of the root App itself overrides any other provider of the same token
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 from framework.config import ConfigError, config_fields
 from framework.di.container import Declaration
@@ -20,15 +20,15 @@ __all__ = ["Module", "ModuleTree", "provide"]
 class Module:
     """Subclass it and fill the class attributes; ``Module(**options)`` sets config fields."""
 
-    name: ClassVar[str] = ""
-    config: ClassVar[type | None] = None
-    providers: ClassVar[list[Any]] = []
-    controllers: ClassVar[list[type]] = []
-    listeners: ClassVar[list[Any]] = []
-    commands: ClassVar[list[Any]] = []
-    imports: ClassVar[list[Any]] = []
-    exports: ClassVar[list[Any]] = []
-    middlewares: ClassVar[list[Any]] = []
+    name: str = ""
+    config: type | None = None
+    providers: list[Any] = []
+    controllers: list[type] = []
+    listeners: list[Any] = []
+    commands: list[Any] = []
+    imports: list[Any] = []
+    exports: list[Any] = []
+    middlewares: list[Any] = []
 
     def __init__(self, **options: Any) -> None:
         label = type(self).__name__
@@ -46,7 +46,7 @@ class Module:
     @property
     def module_name(self) -> str:
         """The config namespace: ``name``, or the class name without "Module", lowercased."""
-        if self.name or type(self) is Module:
+        if self.name:
             return self.name
         return type(self).__name__.removesuffix("Module").lower() or "module"
 
@@ -70,8 +70,10 @@ class _ModuleScope:
 
     def declare(self, spec: ProviderSpec) -> Declaration:
         existing = self.own.get(spec.token)
-        if existing is not None and existing.spec.target is spec.target:
-            return existing
+        if existing is not None:
+            if existing.spec.target is spec.target:
+                return existing
+            raise ConfigError(f"{self.label} declares {token_name(spec.token)} twice")
         declaration = Declaration(spec, self.label, self.lookup)
         self.own[spec.token] = declaration
         return declaration

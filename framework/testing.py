@@ -95,7 +95,12 @@ class TestingApp:
         from framework.server.single import SingleProcessServer
 
         server = SingleProcessServer(self.app, self.app.get(FrameworkConfig))
-        await server.start(bind_socket("127.0.0.1", 0))
+        sock = bind_socket("127.0.0.1", 0)
+        try:
+            await server.start(sock)
+        except BaseException:
+            sock.close()
+            raise
         self._server, self.url = server, server.url
         self._client = TestClient(_serving_here_class()(server.url))
         await self._client.start_server()

@@ -55,17 +55,17 @@ class Mailbox:
     """Named messages between a child and the test process (frames with ``"k": "t"``)."""
 
     def __init__(self, channel: Channel | None) -> None:
-        self._channel = channel
+        self.channel = channel
         self._boxes: dict[str, asyncio.Queue[Any]] = {}
 
     def box(self, name: str) -> asyncio.Queue[Any]:
         return self._boxes.setdefault(name, asyncio.Queue())
 
     async def tell(self, name: str, data: Any = None) -> None:
-        if self._channel is None:
+        if self.channel is None:
             self.box(name).put_nowait(data)
         else:
-            await self._channel.send({"k": "t", "say": name, "data": data})
+            await self.channel.send({"k": "t", "say": name, "data": data})
 
     async def hear(self, name: str, timeout: float = CHILD_TIMEOUT) -> Any:
         return await asyncio.wait_for(self.box(name).get(), timeout)
@@ -210,7 +210,7 @@ async def _serve(ends: list[Any], processes: list[multiprocessing.Process],
     outcomes = await asyncio.wait_for(asyncio.gather(*(c.outcome for c in children)),
                                       CHILD_TIMEOUT)
     for child in children:
-        if not child._channel.is_closing:
+        if not child.channel.is_closing:
             await child.tell("exit")
     await asyncio.wait_for(asyncio.gather(*readers), CHILD_TIMEOUT)
     failures = [f"child {index}:\n{error}" for index, (kind, error) in enumerate(outcomes)
@@ -222,7 +222,7 @@ async def _serve(ends: list[Any], processes: list[multiprocessing.Process],
 
 async def _read(child: Child, host: BrokerHost) -> None:
     """The master's per-worker reader loop, as the supervisor has it."""
-    channel = child._channel
+    channel = child.channel
     host.attach(child.index, channel.write)
     while (message := await channel.receive()) is not None:
         kind = message.get("k")
@@ -339,8 +339,10 @@ async def send_garbage(broker: Facades, ctx: ChildContext) -> list[Any]:
     from framework.channel import HEADER
 
     for payload in (b"\xff not json", b"[1, 2]", orjson.dumps({"k": "b"}),
-                    orjson.dumps({"k": "b", "id": "x", "op": "kinc"})):
-        ctx._channel._writer.write(HEADER.pack(len(payload)) + payload)
+                    orjson.dumps({"k": "b", "id": "x", "op": "kinc"}),
+                    orjson.dumps({"k": "b", "batch": [1, {"op": "kget"}, None]}),
+                    orjson.dumps({"k": "b", "batch": "not a list"})):
+        ctx.channel._writer.write(HEADER.pack(len(payload)) + payload)
     errors = []
     for op, fields in (("nonsense", {}), ("kinc", {"key": 5, "by": 1}), ("kinc", {"key": "x"})):
         try:

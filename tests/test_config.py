@@ -189,7 +189,7 @@ def test_configure_refuses_an_unknown_field_or_module() -> None:
     app = App(imports=[FrameworkModule()])
     with pytest.raises(ConfigError, match="unknown setting wrkers for FrameworkModule"):
         app.configure("framework", wrkers=2)
-    with pytest.raises(KeyError, match="no module config named 'nope'"):
+    with pytest.raises(ConfigError, match="^no module config named 'nope'; configs: 'framework'$"):
         app.configure("nope", x=1)
 
 

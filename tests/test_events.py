@@ -1,6 +1,7 @@
 """Events: listener classes with injection, plain functions, order, sync and async, errors."""
 
 import asyncio
+import os
 
 import pytest
 
@@ -143,3 +144,32 @@ def test_listen_takes_a_token_and_a_listed_function_must_listen() -> None:
 
     with pytest.raises(TypeError, match="has no @event_dispatcher.listen"):
         App(listeners=[not_a_listener])
+
+
+def test_a_forked_child_builds_its_own_listener_instances() -> None:
+    built_in: list[int] = []
+
+    class PerProcess:
+        def __init__(self) -> None:
+            built_in.append(os.getpid())
+
+        @event_dispatcher.listen(on_server_bootstrap)
+        def boot(self, event: ServerEvent) -> None:
+            pass
+
+    app = App(listeners=[PerProcess])
+    asyncio.run(app.dispatch(on_server_bootstrap))
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            asyncio.run(app.dispatch(on_server_bootstrap))
+            os.write(write_end, str(built_in == [os.getppid(), os.getpid()]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        report = reader.read()
+    os.waitpid(pid, 0)
+    assert report == "True"
+    assert built_in == [os.getpid()]

@@ -5,8 +5,10 @@ from dataclasses import dataclass
 import pytest
 
 from framework import App, FrameworkConfig, FrameworkModule, Module, ProcessInfo, provide
+from framework.broker import BrokerKeyValue
 from framework.config import ConfigError
 from framework.di.errors import MissingDependency
+from framework.server.supervisor import Supervisor
 
 
 class Db:
@@ -150,9 +152,12 @@ def test_a_module_config_is_injectable_by_type() -> None:
     assert app.get(Prices).config.currency == "USD"
 
 
-def test_framework_module_provides_process_info() -> None:
-    info = App(imports=[FrameworkModule()]).get(ProcessInfo)
+def test_framework_module_provides_process_info_broker_and_supervisor() -> None:
+    app = App(imports=[FrameworkModule()])
+    info = app.get(ProcessInfo)
     assert info.is_master and not info.is_worker and info.worker_id is None
+    assert app.get(BrokerKeyValue) is app.get(BrokerKeyValue)
+    assert app.get(Supervisor).workers == []  # one process: no workers to supervise
 
 
 def test_controllers_and_middlewares_of_the_whole_tree() -> None:
@@ -178,3 +183,8 @@ def test_controllers_and_middlewares_of_the_whole_tree() -> None:
 
 def test_a_module_class_in_imports_is_instantiated() -> None:
     assert isinstance(App(imports=[UsersModule]).get(Users), Users)
+
+
+def test_a_token_declared_twice_in_one_module_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="^App declares Db twice$"):
+        App(providers=[Db, provide(Db, use_class=FakeDb)])

@@ -235,3 +235,23 @@ async def test_client_errors_are_clear() -> None:
     await client.close()
     with pytest.raises(TypeError, match="not both"):
         await RpcClient("ws://127.0.0.1:9/rpc").call("things.add", 1, b=2)
+
+
+def test_a_method_declared_twice_fails_when_the_server_is_built() -> None:
+    from framework import FrameworkConfig
+    from framework.server.serving import HttpServer
+
+    @rpc.controller("things")
+    class MoreThings:
+        @rpc.action
+        async def add(self, a: int) -> int:
+            return a
+
+    class Twice(Module):
+        name = "twice"
+        controllers = [ThingsRpc, MoreThings]
+        providers = [provide(CallId, scope="request"), Rendezvous, Audit]
+
+    testing = create_testing_app(imports=[FrameworkModule(), Twice()])
+    with pytest.raises(TypeError, match="things.add is declared twice: by ThingsRpc and "):
+        HttpServer(testing.app, testing.get(FrameworkConfig))

@@ -166,6 +166,16 @@ def test_a_failing_bootstrap_listener_stops_start_up_naming_it(tmp_path: Path) -
                        port=port) as process:
         assert process.wait_exit() == 1
         output = process.output()
-    assert "RuntimeError: no database at db.internal:5432" in output
-    assert "start-up failed" in output
+    assert ("start-up failed: ListenerError: listener FailingBootstrap.connect failed on "
+            "on_server_bootstrap: RuntimeError: no database at db.internal:5432") in output
     assert not port_accepts(port)
+
+
+def test_the_pid_file_names_the_process_while_it_serves(tmp_path: Path) -> None:
+    pid_file = tmp_path / "run" / "fw.pid"
+    with ServerProcess("tests.test_server_single:app", "--pid-file", str(pid_file),
+                       cwd=tmp_path) as process:
+        process.wait_serving()
+        assert pid_file.read_text().strip() == str(process.pid)
+        assert process.stop() == 0
+    assert not pid_file.exists()

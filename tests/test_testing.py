@@ -148,6 +148,24 @@ async def test_a_broker_url_puts_the_broker_on_redis(redis_url: str) -> None:
         await client.aclose()
 
 
+class BrokenBootstrap:
+    @event_dispatcher.listen(on_server_main_bootstrap)
+    def connect(self, event: ServerEvent) -> None:
+        raise ConnectionError("cache server unreachable")
+
+
+class BrokenModule(Module):
+    name = "broken"
+    listeners = [BrokenBootstrap]
+
+
+async def test_a_failing_bootstrap_listener_makes_async_with_raise() -> None:
+    testing = create_testing_app(imports=[FrameworkModule(), UserModule(), BrokenModule()])
+    with pytest.raises(Exception, match="cache server unreachable"):
+        async with testing:
+            pass
+
+
 async def test_client_outside_async_with_is_a_clear_error() -> None:
     testing = make()
     with pytest.raises(RuntimeError, match="async with testing"):

@@ -7,7 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
-from tests.support import port_accepts, wait_for
+from tests.support import pid_alive, port_accepts, wait_for
 from tests.workers_support import Load, WorkerServer, get, no_children_left
 
 
@@ -101,6 +101,18 @@ def test_a_killed_worker_is_replaced_under_its_worker_id(tmp_path: Path) -> None
         server.wait_workers(2)
 
 
+def test_requests_wait_in_the_backlog_while_the_only_worker_restarts(tmp_path: Path) -> None:
+    with WorkerServer(tmp_path, 1) as server:
+        server.wait_serving()
+        [victim] = server.wait_workers(1)
+
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(victim), message="the worker's death")
+
+        status, body = get(server.port, "/hello")
+        assert status == 200 and body["pid"] != victim and body["worker_id"] == 1
+
+
 def test_a_worker_failing_its_bootstrap_stops_the_master(tmp_path: Path) -> None:
     with WorkerServer(tmp_path, 2, env={"FW_TEST_FAIL_BOOT": "1"}) as server:
         code = server.wait_exit(30)
@@ -111,6 +123,15 @@ def test_a_worker_failing_its_bootstrap_stops_the_master(tmp_path: Path) -> None
     assert "failed to boot 5 times in a row" in output
     assert len(forked) >= 5
     assert no_children_left(sorted(forked))
+
+
+def test_a_master_listener_failing_its_bootstrap_stops_start_up(tmp_path: Path) -> None:
+    with WorkerServer(tmp_path, 2, env={"FW_TEST_FAIL_MAIN": "1"}) as server:
+        code = server.wait_exit(15)
+        output = server.output()
+    assert code == 1
+    assert "RuntimeError: scheduler misconfigured" in output
+    assert not server.record.of("on_server_worker_bootstrap")
 
 
 def test_a_worker_whose_loop_blocks_past_worker_timeout_is_replaced(tmp_path: Path) -> None:
@@ -146,6 +167,16 @@ def test_max_requests_recycles_a_worker_without_failing_a_request(tmp_path: Path
         exited = wait_for(lambda: exit_of(server, first), message="the old worker's exit")
         assert exited["exit_code"] == 0 and exited["will_restart"]
         assert online_pid(server, 1, other_than=first) == answers[-1][1]["pid"]
+
+
+def test_max_memory_mb_recycles_a_worker_gracefully(tmp_path: Path) -> None:
+    with WorkerServer(tmp_path, 1, max_memory_mb=1) as server:
+        server.wait_serving()
+        first = wait_for(lambda: online_pid(server, 1), message="the first worker")
+        exited = wait_for(lambda: exit_of(server, first), message="the big worker's exit")
+        assert exited["exit_code"] == 0 and exited["will_restart"]
+        assert "asks to be replaced: max_memory_mb" in server.output()
+        assert online_pid(server, 1, other_than=first) is not None
 
 
 def test_sigterm_lets_the_request_in_flight_finish_then_shuts_down_in_order(
@@ -192,6 +223,24 @@ def test_a_request_longer_than_the_graceful_timeout_does_not_hold_the_master(
         assert server.wait_exit(timeout=1 + 1) == 0
         assert no_children_left(workers)
         assert server.record.of("on_server_main_shutdown")
+
+
+def test_a_second_sigterm_stops_at_once(tmp_path: Path) -> None:
+    with WorkerServer(tmp_path, 2, graceful_shutdown_timeout=60) as server:
+        server.wait_serving()
+        workers = server.wait_workers(2)
+        client = threading.Thread(target=lambda: _ignore_errors(server.port, "/slow?seconds=60"),
+                                  daemon=True)
+        client.start()
+        wait_for(lambda: server.record.of("slow_started"), message="slow request")
+
+        server.signal(signal.SIGTERM)
+        wait_for(lambda: "SIGTERM: stopping gracefully" in server.output(), message="stopping")
+        server.signal(signal.SIGTERM)
+
+        assert server.wait_exit(15) == 1
+        assert "second SIGTERM: stopping at once" in server.output()
+        assert no_children_left(workers)
 
 
 def test_sighup_replaces_every_worker_without_failing_a_request(tmp_path: Path) -> None:

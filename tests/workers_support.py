@@ -122,10 +122,16 @@ def connect_database(event) -> None:
         raise RuntimeError("database unreachable")
 
 
+@event_dispatcher.listen(events.on_server_main_bootstrap)
+def start_scheduler(event) -> None:
+    if os.environ.get("FW_TEST_FAIL_MAIN"):
+        raise RuntimeError("scheduler misconfigured")
+
+
 app = App(imports=[FrameworkModule(worker_timeout=5, graceful_shutdown_timeout=5)],
-          providers=[Greeter, Supervisor], controllers=[HelloController],
+          providers=[Greeter], controllers=[HelloController],
           listeners=[*[recorder(token) for token in SERVER_TOKENS], WorkerWatch,
-                     connect_database],
+                     connect_database, start_scheduler],
           name="workers-test")
 app.load_config_from_env()
 '''

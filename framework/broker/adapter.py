@@ -151,6 +151,7 @@ class JobRunner:
         self._finish = finish
         self._handlers: dict[int, JobHandler] = {}
         self._running: dict[int, set[asyncio.Task]] = {}
+        self._returning: set[asyncio.Task] = set()
         self._next_id = 0
 
     def add(self, handler: JobHandler) -> int:
@@ -168,12 +169,13 @@ class JobRunner:
 
     def run(self, queue: str, consumer: int, job_id: int, payload: str, attempt: int) -> None:
         handler = self._handlers.get(consumer)
-        if handler is None:
-            logger.warning("job %d of queue %r came for stopped consumer %d", job_id, queue,
-                           consumer)
+        loop = asyncio.get_running_loop()
+        if handler is None:  # sent before the broker saw the consumer stop: give it back
+            returning = loop.create_task(self._finish(queue, job_id, False))
+            self._returning.add(returning)
+            returning.add_done_callback(self._returning.discard)
             return
-        task = asyncio.get_running_loop().create_task(
-            self._run(handler, queue, job_id, payload, attempt))
+        task = loop.create_task(self._run(handler, queue, job_id, payload, attempt))
         running = self._running[consumer]
         running.add(task)
         task.add_done_callback(running.discard)

@@ -27,6 +27,9 @@ class EnginePeer(Protocol):
 
     def deliver_job(self, queue: str, consumer: int, job: Job) -> None: ...
 
+    def drop_near_copy(self, key: str, dropped: Callable[[], None]) -> None:
+        """Make the process drop its copy of ``key``; call ``dropped()`` once it has."""
+
 
 @dataclass
 class _Entry:
@@ -108,6 +111,8 @@ class BrokerEngine:
         self._channels = {name: subs for name, subs in self._channels.items() if subs}
         for holders in self._near_copies.values():
             holders.discard(process)
+        self._near_copies = {key: holders for key, holders in self._near_copies.items()
+                             if holders}
         self._locks = {name: lock for name, lock in self._locks.items()
                        if lock.process != process}
         for name, queue in self._queues.items():
@@ -132,12 +137,10 @@ class BrokerEngine:
             if not subscribers:
                 del self._channels[channel]
 
-    def publish(self, channel: str, payload: str) -> int:
-        """Push ``payload`` to every process subscribed to ``channel``; returns how many."""
-        subscribers = self._channels.get(channel, ())
-        for process in subscribers:
+    def publish(self, channel: str, payload: str) -> None:
+        """Push ``payload`` to every process subscribed to ``channel``."""
+        for process in self._channels.get(channel, ()):
             self._peers[process].deliver_message(channel, payload)
-        return len(subscribers)
 
     # cache
 
@@ -146,25 +149,38 @@ class BrokerEngine:
         """(payload, seconds left) or None; ``near_copy`` records that ``process`` keeps it."""
         entry = self._cache.get(key)
         if entry is None:
+            self._near_copies.pop(key, None)  # expired: no process may keep a copy of it
             return None
         if near_copy:
             self._require(process)
             self._near_copies.setdefault(key, set()).add(process)
         return entry.payload, self._cache.remaining(entry)
 
-    def cache_set(self, process: str, key: str, payload: str, ttl: float | None) -> set[str]:
-        """Store; returns the other processes whose near copy of ``key`` must be invalidated."""
+    def cache_set(self, process: str, key: str, payload: str, ttl: float | None,
+                  written: Callable[[], None]) -> None:
+        """Store; ``written()`` is called once no other process keeps an older near copy."""
         self._cache.set(key, payload, ttl)
-        return self._take_near_copies(process, key)
+        self._invalidate_near_copies(process, key, written)
 
-    def cache_delete(self, process: str, key: str) -> set[str]:
+    def cache_delete(self, process: str, key: str, written: Callable[[], None]) -> None:
         self._cache.delete(key)
-        return self._take_near_copies(process, key)
+        self._invalidate_near_copies(process, key, written)
 
-    def _take_near_copies(self, writer: str, key: str) -> set[str]:
-        holders = self._near_copies.pop(key, set())
-        holders.discard(writer)
-        return holders
+    def _invalidate_near_copies(self, writer: str, key: str,
+                                written: Callable[[], None]) -> None:
+        holders = [self._peers[process] for process in self._near_copies.pop(key, ())
+                   if process != writer and process in self._peers]
+        remaining = len(holders)
+
+        def dropped() -> None:
+            nonlocal remaining
+            remaining -= 1
+            if remaining == 0:
+                written()
+        if not holders:
+            written()
+        for peer in holders:
+            peer.drop_near_copy(key, dropped)
 
     # key-values
 

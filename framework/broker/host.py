@@ -10,16 +10,16 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
 from typing import Any
 
 from framework.broker.engine import BrokerEngine
-from framework.broker.protocol import KIND, error_reply, reply
+from framework.broker.protocol import KIND, batch, error_reply, reply
 from framework.broker.queues import Job
 
 logger = logging.getLogger("framework.broker")
 
 Send = Callable[[dict[str, Any]], None]
+NO_REPLY = object()  # what an operation returns when it answers later, or never
 
 
 class _RemoteProcess:
@@ -27,9 +27,28 @@ class _RemoteProcess:
 
     def __init__(self, key: Hashable, send: Send) -> None:
         self.key = key
+        self.process = f"pipe:{key}"  # its name in the engine
         self._send = send
+        self._ack_ids = itertools.count(1)
+        self._awaiting_acks: dict[int, Callable[[], None]] = {}
+        self._collected: list[dict[str, Any]] | None = None
+        self.attached = True
+
+    def collect(self) -> None:
+        """Hold what is sent from now on, to go out as one batch frame at ``send_collected``."""
+        self._collected = []
+
+    def send_collected(self) -> None:
+        frames, self._collected = self._collected, None
+        if frames:
+            self.send(batch(frames))
 
     def send(self, message: dict[str, Any]) -> None:
+        if self._collected is not None:
+            self._collected.append(message)
+            return
+        if not self.attached:
+            return
         try:
             self._send(message)
         except Exception as error:  # a closing pipe must not break the others' deliveries
@@ -42,14 +61,22 @@ class _RemoteProcess:
         self.send({"k": KIND, "p": "job", "q": queue, "c": consumer, "j": job.id,
                    "v": job.payload, "n": job.attempt})
 
+    def drop_near_copy(self, key: str, dropped: Callable[[], None]) -> None:
+        ack_id = next(self._ack_ids)
+        self._awaiting_acks[ack_id] = dropped
+        self.send({"k": KIND, "p": "inv", "key": key, "a": ack_id})
 
-@dataclass
-class _PendingWrite:
-    """A cache write waiting for near copies to be dropped before it is answered."""
+    def near_copy_dropped(self, ack_id: Any) -> None:
+        dropped = self._awaiting_acks.pop(ack_id, None)
+        if dropped is not None:
+            dropped()
 
-    writer: Hashable
-    request_id: int
-    waiting: set[Hashable] = field(default_factory=set)
+    def detached(self) -> None:
+        """Gone: it keeps no copies, so every write waiting for it may proceed."""
+        self.attached = False
+        awaiting, self._awaiting_acks = self._awaiting_acks, {}
+        for dropped in awaiting.values():
+            dropped()
 
 
 class BrokerHost:
@@ -61,15 +88,14 @@ class BrokerHost:
             engine = local_engine()
         self.engine = engine
         self._processes: dict[Hashable, _RemoteProcess] = {}
-        self._by_engine_key: dict[str, Hashable] = {}
-        self._pending_writes: dict[int, _PendingWrite] = {}
-        self._ack_ids = itertools.count(1)
-        self._operations: dict[str, Callable[[Hashable, dict[str, Any]], Any]] = {
+        self._operations: dict[str, Callable[[_RemoteProcess, dict[str, Any]], Any]] = {
             "pub": self._publish, "sub": self._subscribe, "unsub": self._unsubscribe,
-            "cget": self._cache_get, "kget": self._kv_get, "kset": self._kv_set,
+            "cget": self._cache_get, "cset": self._write_cache, "cdel": self._write_cache,
+            "ack": self._near_copy_dropped, "kget": self._kv_get, "kset": self._kv_set,
             "kdel": self._kv_delete, "kinc": self._kv_increment, "lacq": self._lock_acquire,
             "lrel": self._lock_release, "lheld": self._lock_is_held, "qpush": self._produce,
-            "qsub": self._consume, "qstop": self._stop_consuming,
+            "qsub": self._consume, "qstop": self._stop_consuming, "qdone": self._finish_job,
+            "qretry": self._finish_job,
         }
 
     def attach(self, process_key: Hashable, send: Send) -> None:
@@ -78,20 +104,15 @@ class BrokerHost:
             self.detach(process_key)
         remote = _RemoteProcess(process_key, send)
         self._processes[process_key] = remote
-        self._by_engine_key[_engine_key(process_key)] = process_key
-        self.engine.attach(_engine_key(process_key), remote)
+        self.engine.attach(remote.process, remote)
 
     def detach(self, process_key: Hashable) -> None:
         """The process is gone: its locks are free, its jobs in flight go to other consumers."""
-        if self._processes.pop(process_key, None) is None:
+        remote = self._processes.pop(process_key, None)
+        if remote is None:
             return
-        del self._by_engine_key[_engine_key(process_key)]
-        self.engine.detach(_engine_key(process_key))
-        for ack_id, write in list(self._pending_writes.items()):
-            if write.writer == process_key:
-                del self._pending_writes[ack_id]
-            else:
-                self._drop_waiting(ack_id, process_key)
+        self.engine.detach(remote.process)
+        remote.detached()
 
     def handle(self, process_key: Hashable, message: dict[str, Any]) -> None:
         """Carry out one ``"b"`` frame from ``process_key``; bad frames are logged, not fatal."""
@@ -99,113 +120,107 @@ class BrokerHost:
         if remote is None:
             logger.warning("broker frame from unattached process %s dropped", process_key)
             return
+        frames = message.get("batch")
+        if not isinstance(frames, list):
+            self._carry_out(remote, message)
+            return
+        remote.collect()
+        try:
+            for frame in frames:
+                if isinstance(frame, dict):
+                    self._carry_out(remote, frame)
+                else:
+                    logger.warning("broker frame from process %s dropped: not an object",
+                                   process_key)
+        finally:
+            remote.send_collected()
+
+    def _carry_out(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
         request_id = message.get("id")
         try:
-            op = message["op"]
-            if op in ("cset", "cdel"):
-                self._write_cache(process_key, request_id, message)
-                return
-            if op == "ack":
-                self._drop_waiting(message["a"], process_key)
-                return
-            if op in ("qdone", "qretry"):
-                self._finish_job(process_key, message)
-                return
-            result = self._operations[op](process_key, message)
+            result = self._operations[message["op"]](remote, message)
         except Exception as error:
             if isinstance(error, KeyError):
                 error = ValueError(f"malformed broker frame (missing or unknown {error})")
-            logger.warning("broker frame from process %s failed: %s", process_key, error)
+            logger.warning("broker frame from process %s failed: %s", remote.key, error)
             if isinstance(request_id, int):
                 remote.send(error_reply(request_id, error))
             return
-        if request_id is not None:
+        if result is not NO_REPLY and request_id is not None:
             remote.send(reply(request_id, result))
 
     # operations, one per frame type
 
-    def _publish(self, process: Hashable, message: dict[str, Any]) -> None:
+    def _publish(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
         self.engine.publish(_text(message, "ch"), _text(message, "v"))
 
-    def _subscribe(self, process: Hashable, message: dict[str, Any]) -> None:
-        self.engine.subscribe(_engine_key(process), _text(message, "ch"))
+    def _subscribe(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+        self.engine.subscribe(remote.process, _text(message, "ch"))
 
-    def _unsubscribe(self, process: Hashable, message: dict[str, Any]) -> None:
-        self.engine.unsubscribe(_engine_key(process), _text(message, "ch"))
+    def _unsubscribe(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+        self.engine.unsubscribe(remote.process, _text(message, "ch"))
 
-    def _cache_get(self, process: Hashable, message: dict[str, Any]) -> Any:
-        return self.engine.cache_get(_engine_key(process), _text(message, "key"), near_copy=True)
+    def _cache_get(self, remote: _RemoteProcess, message: dict[str, Any]) -> Any:
+        return self.engine.cache_get(remote.process, _text(message, "key"), near_copy=True)
 
-    def _write_cache(self, process: Hashable, request_id: Any, message: dict[str, Any]) -> None:
+    def _write_cache(self, remote: _RemoteProcess, message: dict[str, Any]) -> object:
+        """Answered only once no other process keeps an older near copy of the key."""
+        request_id = message["id"]
+
+        def written() -> None:
+            remote.send(reply(request_id, None))
         key = _text(message, "key")
         if message["op"] == "cset":
-            holders = self.engine.cache_set(_engine_key(process), key, _text(message, "v"),
-                                            _ttl(message))
+            self.engine.cache_set(remote.process, key, _text(message, "v"), _ttl(message), written)
         else:
-            holders = self.engine.cache_delete(_engine_key(process), key)
-        waiting = {self._by_engine_key[holder] for holder in holders
-                   if holder in self._by_engine_key}
-        if not waiting:
-            self._processes[process].send(reply(request_id, None))
-            return
-        ack_id = next(self._ack_ids)
-        self._pending_writes[ack_id] = _PendingWrite(process, request_id, waiting)
-        for holder in waiting:
-            self._processes[holder].send({"k": KIND, "p": "inv", "key": key, "a": ack_id})
+            self.engine.cache_delete(remote.process, key, written)
+        return NO_REPLY
 
-    def _drop_waiting(self, ack_id: Any, process: Hashable) -> None:
-        write = self._pending_writes.get(ack_id)
-        if write is None:
-            return
-        write.waiting.discard(process)
-        if not write.waiting:
-            del self._pending_writes[ack_id]
-            self._processes[write.writer].send(reply(write.request_id, None))
+    def _near_copy_dropped(self, remote: _RemoteProcess, message: dict[str, Any]) -> object:
+        remote.near_copy_dropped(message["a"])
+        return NO_REPLY
 
-    def _kv_get(self, process: Hashable, message: dict[str, Any]) -> str | None:
+    def _kv_get(self, remote: _RemoteProcess, message: dict[str, Any]) -> str | None:
         return self.engine.kv_get(_text(message, "key"))
 
-    def _kv_set(self, process: Hashable, message: dict[str, Any]) -> None:
+    def _kv_set(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
         self.engine.kv_set(_text(message, "key"), _text(message, "v"), _ttl(message))
 
-    def _kv_delete(self, process: Hashable, message: dict[str, Any]) -> None:
+    def _kv_delete(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
         self.engine.kv_delete(_text(message, "key"))
 
-    def _kv_increment(self, process: Hashable, message: dict[str, Any]) -> int | float:
+    def _kv_increment(self, remote: _RemoteProcess, message: dict[str, Any]) -> int | float:
         by = message["by"]
         if isinstance(by, bool) or not isinstance(by, int | float):
             raise TypeError(f"increment by must be a number, got {by!r}")
         return self.engine.kv_increment(_text(message, "key"), by)
 
-    def _lock_acquire(self, process: Hashable, message: dict[str, Any]) -> str | None:
+    def _lock_acquire(self, remote: _RemoteProcess, message: dict[str, Any]) -> str | None:
         ttl = _ttl(message)
         if ttl is None:
             raise ValueError("lock ttl is required")
-        return self.engine.lock_acquire(_engine_key(process), _text(message, "name"), ttl)
+        return self.engine.lock_acquire(remote.process, _text(message, "name"), ttl)
 
-    def _lock_release(self, process: Hashable, message: dict[str, Any]) -> bool:
+    def _lock_release(self, remote: _RemoteProcess, message: dict[str, Any]) -> bool:
         return self.engine.lock_release(_text(message, "name"), _text(message, "token"))
 
-    def _lock_is_held(self, process: Hashable, message: dict[str, Any]) -> bool:
+    def _lock_is_held(self, remote: _RemoteProcess, message: dict[str, Any]) -> bool:
         return self.engine.lock_is_held(_text(message, "name"))
 
-    def _produce(self, process: Hashable, message: dict[str, Any]) -> None:
+    def _produce(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
         self.engine.queue_produce(_text(message, "q"), _text(message, "v"))
 
-    def _consume(self, process: Hashable, message: dict[str, Any]) -> None:
-        self.engine.queue_consume(_engine_key(process), _text(message, "q"), int(message["c"]),
+    def _consume(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+        self.engine.queue_consume(remote.process, _text(message, "q"), int(message["c"]),
                                   max(1, int(message["n"])))
 
-    def _stop_consuming(self, process: Hashable, message: dict[str, Any]) -> None:
-        self.engine.queue_stop(_engine_key(process), _text(message, "q"), int(message["c"]))
+    def _stop_consuming(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+        self.engine.queue_stop(remote.process, _text(message, "q"), int(message["c"]))
 
-    def _finish_job(self, process: Hashable, message: dict[str, Any]) -> None:
+    def _finish_job(self, remote: _RemoteProcess, message: dict[str, Any]) -> object:
         finish = self.engine.queue_ack if message["op"] == "qdone" else self.engine.queue_retry
-        finish(_engine_key(process), _text(message, "q"), int(message["j"]))
-
-
-def _engine_key(process_key: Hashable) -> str:
-    return f"pipe:{process_key}"
+        finish(remote.process, _text(message, "q"), int(message["j"]))
+        return NO_REPLY
 
 
 def _text(message: dict[str, Any], field_name: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from framework.broker.adapter import BrokerAdapter, JobHandler, JobRunner, Number, StopConsuming
 from framework.broker.engine import BrokerEngine
 from framework.broker.queues import Job
@@ -25,6 +28,9 @@ class MemoryAdapter(BrokerAdapter):
     def deliver_job(self, queue: str, consumer: int, job: Job) -> None:
         self._jobs.run(queue, consumer, job.id, job.payload, job.attempt)
 
+    def drop_near_copy(self, key: str, dropped: Callable[[], None]) -> None:
+        dropped()  # reads go to the engine itself: there is no copy to drop
+
     # bus
 
     async def publish(self, channel: str, payload: str) -> None:
@@ -43,10 +49,14 @@ class MemoryAdapter(BrokerAdapter):
         return None if found is None else found[0]
 
     async def cache_set(self, key: str, payload: str, ttl: float | None) -> None:
-        self.engine.cache_set(self.process, key, payload, ttl)
+        written, done = _completion()
+        self.engine.cache_set(self.process, key, payload, ttl, done)
+        await written
 
     async def cache_delete(self, key: str) -> None:
-        self.engine.cache_delete(self.process, key)
+        written, done = _completion()
+        self.engine.cache_delete(self.process, key, done)
+        await written
 
     # key-values
 
@@ -95,3 +105,13 @@ class MemoryAdapter(BrokerAdapter):
 
     async def close(self) -> None:
         self.engine.detach(self.process)
+
+
+def _completion() -> tuple[asyncio.Future, Callable[[], None]]:
+    """A future and the callback that completes it (harmless once it was cancelled)."""
+    future = asyncio.get_running_loop().create_future()
+
+    def done() -> None:
+        if not future.done():
+            future.set_result(None)
+    return future, done

@@ -2,13 +2,20 @@
 
 A read that was in flight while its key was invalidated must not store what it read: it
 may be older than the write that caused the invalidation. ``begin_read`` / ``end_read``
-compare epochs to tell.
+compare epochs to tell. A copy's ttl counts from when the read was sent, so it never
+outlives the broker's entry.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
+
+
+class Read(NamedTuple):
+    epoch: int
+    started: float
 
 
 class NearCache:
@@ -33,16 +40,17 @@ class NearCache:
             return None
         return copy[0]
 
-    def begin_read(self) -> int:
+    def begin_read(self) -> Read:
         self._reads += 1
-        return self._epoch
+        return Read(self._epoch, self._clock())
 
-    def end_read(self, key: str, epoch: int, payload: str | None, ttl: float | None) -> None:
+    def end_read(self, key: str, read: Read, payload: str | None, ttl: float | None) -> None:
         """Keep ``payload`` unless ``key`` was invalidated since ``begin_read``."""
         self._reads -= 1
+        epoch = read.epoch
         stale = epoch <= self._cleared_at or self._invalidated_at.get(key, -1) >= epoch
         if payload is not None and not stale:
-            self._copies[key] = (payload, None if ttl is None else self._clock() + ttl)
+            self._copies[key] = (payload, None if ttl is None else read.started + ttl)
             if len(self._copies) > self._max_copies:
                 del self._copies[next(iter(self._copies))]
         if not self._reads:

@@ -1,6 +1,7 @@
 """The pipe adapter: a worker's broker calls, sent to the master's BrokerHost over its pipe.
 
-Many calls can be in flight at once, matched by id. The worker's reader loop hands every
+Many calls can be in flight at once, matched by id; the frames of one event-loop turn go
+out in one batch frame, one pipe write. The worker's reader loop hands every
 ``"b"`` frame to ``PipeAdapter.handle``: replies, bus messages, queue jobs and near-copy
 invalidations (acknowledged at once, so the writer's call can return).
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 from framework.broker.adapter import BrokerAdapter, JobHandler, JobRunner, Number, StopConsuming
 from framework.broker.near import NearCache
-from framework.broker.protocol import KIND, BrokerError, remote_error
+from framework.broker.protocol import KIND, BrokerError, batch, remote_error
 from framework.channel import Channel
 
 logger = logging.getLogger("framework.broker")
@@ -26,6 +27,7 @@ class PipeAdapter(BrokerAdapter):
         self._channel = channel
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future] = {}
+        self._outbox: list[dict[str, Any]] = []
         self._closed = False
         self.near = NearCache()
         self._jobs = JobRunner(self._finish_job)
@@ -34,29 +36,39 @@ class PipeAdapter(BrokerAdapter):
 
     def handle(self, message: dict[str, Any]) -> None:
         """Take one ``"b"`` frame from the master (called by the worker's reader loop)."""
-        if "re" in message:
-            future = self._pending.pop(message["re"], None)
-            if future is None or future.done():
-                return
-            if "e" in message:
-                future.set_exception(remote_error(message["e"]))
-            else:
-                future.set_result(message.get("r"))
-            return
-        push = message.get("p")
+        frames = message.get("batch")
+        if isinstance(frames, list):
+            for frame in frames:
+                self._take(frame)
+        else:
+            self._take(message)
+
+    def _take(self, message: Any) -> None:
         try:
-            if push == "msg":
+            if "re" in message:
+                self._answer(message)
+            elif message.get("p") == "msg":
                 self.channels.deliver(message["ch"], message["v"])
-            elif push == "inv":
+            elif message.get("p") == "inv":
                 self.near.invalidate(message["key"])
-                self._channel.write({"k": KIND, "op": "ack", "a": message["a"]})
-            elif push == "job":
+                self._post({"k": KIND, "op": "ack", "a": message["a"]})
+            elif message.get("p") == "job":
                 self._jobs.run(message["q"], message["c"], message["j"], message["v"],
                                message["n"])
             else:
                 logger.warning("unknown broker frame from the master dropped: %r", message)
-        except KeyError as missing:
-            logger.warning("broker frame without %s from the master dropped", missing)
+        except (KeyError, TypeError, AttributeError) as error:
+            logger.warning("malformed broker frame from the master dropped (%r): %r", error,
+                           message)
+
+    def _answer(self, message: dict[str, Any]) -> None:
+        future = self._pending.pop(message["re"], None)
+        if future is None or future.done():
+            return
+        if "e" in message:
+            future.set_exception(remote_error(message["e"]))
+        else:
+            future.set_result(message.get("r"))
 
     async def close(self) -> None:
         """The pipe is gone: calls waiting for an answer fail with BrokerError."""
@@ -66,6 +78,17 @@ class PipeAdapter(BrokerAdapter):
             if not future.done():
                 future.set_exception(BrokerError("the broker pipe to the master closed"))
 
+    def _post(self, frame: dict[str, Any]) -> None:
+        """Send ``frame`` with the others of this loop turn."""
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.append(frame)
+
+    def _flush(self) -> None:
+        frames, self._outbox = self._outbox, []
+        if frames and not self._closed:
+            self._channel.write(batch(frames))
+
     async def _call(self, op: str, **fields: Any) -> Any:
         if self._closed:
             raise BrokerError("the broker pipe to the master is closed")
@@ -73,7 +96,7 @@ class PipeAdapter(BrokerAdapter):
         future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            self._channel.write({"k": KIND, "id": request_id, "op": op, **fields})
+            self._post({"k": KIND, "id": request_id, "op": op, **fields})
             await self._channel.drain()
             return await future
         finally:
@@ -97,13 +120,13 @@ class PipeAdapter(BrokerAdapter):
             payload = self.near.get(key)
             if payload is not None:
                 return payload
-        epoch = self.near.begin_read()
+        read = self.near.begin_read()
         found = None
         try:
             found = await self._call("cget", key=key)
         finally:
             payload, ttl = found if found else (None, None)
-            self.near.end_read(key, epoch, payload, ttl)
+            self.near.end_read(key, read, payload, ttl)
         return payload
 
     async def cache_set(self, key: str, payload: str, ttl: float | None) -> None:
@@ -155,8 +178,7 @@ class PipeAdapter(BrokerAdapter):
 
     async def _finish_job(self, queue: str, job_id: int, done: bool) -> None:
         if not self._closed:
-            self._channel.write({"k": KIND, "op": "qdone" if done else "qretry", "q": queue,
-                                 "j": job_id})
+            self._post({"k": KIND, "op": "qdone" if done else "qretry", "q": queue, "j": job_id})
             await self._channel.drain()
 
 

@@ -3,6 +3,8 @@
 Requests carry ``id`` and ``op``; the host answers ``{"re": id, "r": result}`` or
 ``{"re": id, "e": [error type, message]}``. Pushes from the host carry ``p``: ``"msg"`` (bus
 message), ``"job"`` (queue job) or ``"inv"`` (drop a near copy, then send op ``"ack"``).
+Either side may send ``{"batch": [frame, ...]}``: the frames of one event-loop turn in one
+pipe write, handled in order.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ REMOTE_ERRORS: dict[str, type[Exception]] = {"TypeError": TypeError, "ValueError
 
 class BrokerError(RuntimeError):
     """The broker could not carry out a call (bad request, or the master went away)."""
+
+
+def batch(frames: list[dict[str, Any]]) -> dict[str, Any]:
+    """One frame carrying ``frames`` (just the frame, when there is one)."""
+    return frames[0] if len(frames) == 1 else {"k": KIND, "batch": frames}
 
 
 def reply(request_id: int, result: Any) -> dict[str, Any]:

@@ -114,7 +114,7 @@ class RedisAdapter(BrokerAdapter):
             async with self._membership:
                 if self._invalidations not in self._subscribed_channels():
                     await self._listen_to(self._invalidations)
-        epoch = self.near.begin_read()
+        read = self.near.begin_read()
         payload = ttl = None
         try:
             async with self.client.pipeline(transaction=False) as pipe:
@@ -125,7 +125,7 @@ class RedisAdapter(BrokerAdapter):
                 payload = found.decode()
                 ttl = remaining / 1000 if remaining > 0 else None
         finally:
-            self.near.end_read(key, epoch, payload, ttl)
+            self.near.end_read(key, read, payload, ttl)
         return payload
 
     def _subscribed_channels(self) -> set[str]:

@@ -15,7 +15,7 @@ import logging
 import os
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dependency_injector import providers
@@ -36,7 +36,6 @@ class Declaration:
     owner: str
     lookup: Callable[[Any], Declaration | None]
     exported: bool = False
-    dependencies: list[Dependency] = field(default_factory=list)
 
     @property
     def token(self) -> Any:
@@ -86,8 +85,8 @@ class Container:
         if spec.kind == "value":
             self._holds_request[declaration] = False
             return providers.Object(spec.target)
-        declaration.dependencies = dependencies_of(spec.target)
-        args, kwargs, request_dependency = self._inject(declaration)
+        args, kwargs, request_dependency = self._inject(declaration,
+                                                        dependencies_of(spec.target))
         self._holds_request[declaration] = spec.scope == "request" or (
             spec.scope == "transient" and request_dependency is not None)
         name = token_name(spec.token)
@@ -116,13 +115,14 @@ class Container:
         build = providers.Factory(target, *args, **kwargs) if args or kwargs else target
         return request_scoped(build, name)
 
-    def _inject(self, declaration: Declaration) -> tuple[list[Any], dict[str, Any], Any]:
+    def _inject(self, declaration: Declaration,
+                dependencies: list[Dependency]) -> tuple[list[Any], dict[str, Any], Any]:
         """Providers for the dependencies, and one of them holding a request-scoped service."""
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         request_dependency = None
         positional = True
-        for dependency in declaration.dependencies:
+        for dependency in dependencies:
             found = declaration.lookup(dependency.token)
             if found is None:
                 if dependency.has_default:

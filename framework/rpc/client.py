@@ -63,9 +63,11 @@ class RpcClient:
         self._connecting: asyncio.Lock | None = None
 
     def controller(self, name: str) -> RpcControllerProxy:
+        """A proxy whose attributes call the actions of the server's ``name`` controller."""
         return RpcControllerProxy(self, name)
 
     async def connect(self) -> RpcClient:
+        """Open the WebSocket (again, if it was closed); calls do this themselves."""
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:

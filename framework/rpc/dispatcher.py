@@ -52,7 +52,12 @@ class RpcDispatcher:
             name = controller_name(cls)
             if name is not None:
                 for action_name, func in actions_of(cls).items():
-                    self.actions[f"{name}.{action_name}"] = _Action(cls, func)
+                    method = f"{name}.{action_name}"
+                    if method in self.actions:
+                        raise TypeError(f"RPC method {method} is declared twice: by "
+                                        f"{self.actions[method].controller.__qualname__} and "
+                                        f"{cls.__qualname__}")
+                    self.actions[method] = _Action(cls, func)
 
     async def handle(self, payload: bytes | str) -> bytes | None:
         """The encoded response to ``payload``; None when nothing is to be answered."""

@@ -1,7 +1,7 @@
 """The server: one process (workers=0) or a master supervising N forked workers.
 
-``start_server`` binds the socket (a port in use is one line and exit code 2), then serves
-from this process or hands the socket to the master.
+``start_server`` serves from this process or binds the socket and hands it to the master;
+a port in use is one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -26,18 +26,25 @@ def start_server(app: Any, *, host: str | None = None, port: int | None = None,
         app.configure("framework", **given)
     config = app.get(FrameworkConfig)
     _configure_logging(config)
-    try:
-        sock = bind_socket(config.host, config.port, config.reuse_port)
-    except BindError as error:
-        print(f"fw: {error}", file=sys.stderr)
-        return 2
     if config.worker_count() == 0:
         from framework.server.single import run_single
 
-        return run_single(app, config, sock, pid_file)
+        try:
+            return run_single(app, config, pid_file)  # binds once its signal handlers are set
+        except BindError as error:
+            return _cannot_listen(error)
+    try:
+        sock = bind_socket(config.host, config.port, config.reuse_port)
+    except BindError as error:
+        return _cannot_listen(error)
     from framework.server.master import run_master
 
     return run_master(app, config, sock, pid_file)
+
+
+def _cannot_listen(error: BindError) -> int:
+    print(f"fw: {error}", file=sys.stderr)
+    return 2
 
 
 def _configure_logging(config: Any) -> None:

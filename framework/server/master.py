@@ -29,7 +29,6 @@ from framework.server.notices import WorkerNotices
 from framework.server.pid_file import PidFile, PidFileError
 from framework.server.process_title import title_master
 from framework.server.slots import BOOTING, SERVING, STOPPING, Slot, WorkerProcess
-from framework.server.supervisor import WorkerInfo, WorkerStats
 from framework.server.worker import WORKER_BOOT_ERROR, run_worker
 from framework.server.worker_pipe import WorkerPipe
 
@@ -38,6 +37,7 @@ logger = logging.getLogger("framework.server")
 WAKEUP = 0              # a queue entry that is not a signal: something changed, look again
 TICK = 1.0              # the longest the loop sleeps without looking at its workers
 KILL_GRACE = 0.5        # after graceful_shutdown_timeout, a stopping worker gets this long
+FORCED_EXIT = 1         # the exit status when a second SIGTERM/SIGINT cut the stop short
 SIGNAL_NAMES = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup",
                 signal.SIGTTIN: "ttin", signal.SIGTTOU: "ttou", signal.SIGCHLD: "chld"}
 
@@ -55,7 +55,7 @@ class HaltServer(Exception):
 def run_master(app: Any, config: Any, sock: socket.socket, pid_file: str | None) -> int:
     """Serve ``app`` from ``config.worker_count()`` workers on ``sock``; returns the exit code."""
     selector = selectors.DefaultSelector()
-    arbiter = Arbiter(app, config, sock, pid_file, master_fds=[selector.fileno()])
+    arbiter = Arbiter(app, config, sock, pid_file, selector)
     with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
         return runner.run(arbiter.run())
 
@@ -64,12 +64,12 @@ class Arbiter:
     """Keeps ``num_workers`` workers serving; a worker's slot (its worker_id) outlives it."""
 
     def __init__(self, app: Any, config: Any, sock: socket.socket, pid_file: str | None,
-                 master_fds: list[int]) -> None:
+                 selector: selectors.BaseSelector) -> None:
         self.app = app
         self.config = config
         self.sock: socket.socket | None = sock
         self.pid_file = PidFile(pid_file) if pid_file else None
-        self.master_fds = master_fds
+        self.selector = selector                      # the master loop's
         self.pid = os.getpid()
         self.num_workers = config.worker_count()
         self.slots: dict[int, Slot] = {}
@@ -112,7 +112,7 @@ class Arbiter:
         for signum in SIGNAL_NAMES:
             loop.add_signal_handler(signum, self.signal, signum)
         self.notices.start()
-        supervisor_registry.watch(self)
+        supervisor_registry.watch(self.workers)
         address = socket_url(self.sock)
         if self.config.reuse_port:
             # Each worker binds its own SO_REUSEPORT socket; a listening socket kept here
@@ -120,7 +120,8 @@ class Arbiter:
             self.config = dataclasses.replace(self.config, port=self.sock.getsockname()[1])
             self.sock.close()
             self.sock = None
-        self.broker_host = self._open_broker_host()
+        # The master's broker engine, served to workers over their pipes (unless Redis).
+        self.broker_host = None if self.config.broker_url else BrokerHost()
         logger.info("master %d: serving %s on %s with %d workers",
                     self.pid, self.app.name, address, self.num_workers)
         await self._dispatch_bootstrap(events.on_server_bootstrap, events.on_server_main_bootstrap)
@@ -145,10 +146,6 @@ class Arbiter:
                 logger.exception("a %s listener failed in the master", token.name)
                 raise HaltServer(f"{token.name} listener raised "
                                  f"{type(error).__name__}: {error}", 1) from error
-
-    def _open_broker_host(self) -> BrokerHost | None:
-        """The master's broker engine, served to workers over their pipes (unless Redis)."""
-        return None if self.config.broker_url else BrokerHost()
 
     # Signals: handlers only enqueue; the loop handles them in order.
 
@@ -243,8 +240,12 @@ class Arbiter:
         master_end, worker_end = socket.socketpair()
         pipe = WorkerPipe(master_end, self, self.broker_host)
         siblings = [w.pipe.fd for w in self.workers.values() if w.pipe.fd is not None]
+        # Everything the master's loop watches (its self-pipe, pipes to workers, any
+        # connection of master-side listeners) is the master's: the child closes it.
+        watched = [key.fd for key in self.selector.get_map().values()]
         try:
-            pid = fork_worker([*self.master_fds, master_end.fileno(), *siblings])
+            pid = fork_worker([self.selector.fileno(), *watched, master_end.fileno(),
+                               *siblings])
         except OSError as error:
             logger.error("cannot fork worker %d: %s", slot.worker_id, error)
             master_end.close()
@@ -339,8 +340,6 @@ class Arbiter:
 
     def worker_exited(self, worker: WorkerProcess, status: int) -> None:
         del self.workers[worker.pid]
-        if self.broker_host is not None:
-            self.broker_host.detach(worker.pid)
         exit_code = os.waitstatus_to_exitcode(status)
         signum = -exit_code if exit_code < 0 else None
         code = exit_code if exit_code >= 0 else None
@@ -362,24 +361,14 @@ class Arbiter:
             raise HaltServer(f"worker {slot.worker_id} failed to boot {slot.boot_failures} "
                              f"times in a row: {error}", WORKER_BOOT_ERROR)
 
-    # The Supervisor's view.
-
-    def worker_infos(self) -> list[WorkerInfo]:
-        return [WorkerInfo(w.worker_id, w.pid, w.started_at, w.restarts, w.state)
-                for w in sorted(self.workers.values(), key=lambda w: (w.worker_id, w.started))]
-
-    async def worker_stats(self, timeout: float) -> list[WorkerStats]:
-        workers = sorted(self.workers.values(), key=lambda w: (w.worker_id, w.started))
-        replies = await asyncio.gather(*(w.pipe.stats(timeout) for w in workers))
-        return [WorkerStats.from_reply(w.worker_id, w.pid, reply)
-                for w, reply in zip(workers, replies, strict=True) if reply is not None]
-
     # Stopping.
 
     async def halt(self, halt: HaltServer) -> int:
         (logger.info if halt.exit_status == 0 else logger.error)(
             "master %d: %s", self.pid, halt.reason)
-        await self.stop(halt.graceful)
+        exit_status = halt.exit_status
+        if not await self.stop(halt.graceful) and exit_status == 0:
+            exit_status = FORCED_EXIT
         await self.notices.flush()
         if self.bootstrapped:
             for token in (events.on_server_shutdown, events.on_server_main_shutdown):
@@ -387,21 +376,25 @@ class Arbiter:
                     await self.app.dispatch(token, events.ServerEvent(process_info()))
                 except Exception:  # noqa: BLE001 - the rest of the shutdown still runs
                     logger.exception("a %s listener failed in the master", token.name)
-        await self.app.shutdown()
+        try:
+            await self.app.shutdown()
+        except Exception:  # noqa: BLE001 - the pid file is still removed
+            logger.exception("tearing down the master's resources failed")
         if self.sock is not None:
             self.sock.close()
         if self.pid_file is not None:
             self.pid_file.remove()
-        supervisor_registry.forget(self)
-        logger.info("master %d: exit %d", self.pid, halt.exit_status)
-        return halt.exit_status
+        supervisor_registry.forget(self.workers)
+        logger.info("master %d: exit %d", self.pid, exit_status)
+        return exit_status
 
-    async def stop(self, graceful: bool = True) -> None:
+    async def stop(self, graceful: bool = True) -> bool:
         """Stop every worker: drain up to graceful_shutdown_timeout, then SIGKILL; reap all.
 
-        A second SIGTERM/SIGINT while draining stops at once.
+        A second SIGTERM/SIGINT while draining stops at once; returns False then.
         """
         self.stopping = True
+        forced = False
         for worker in list(self.workers.values()):
             self.kill_worker(worker, graceful)
         while self.workers:
@@ -410,7 +403,8 @@ class Arbiter:
                 if signum in (signal.SIGTERM, signal.SIGINT) and graceful:
                     logger.info("master %d: second SIG%s: stopping at once",
                                 self.pid, SIGNAL_NAMES[signum].upper())
-                    graceful = False
+                    graceful, forced = False, True
                     for worker in list(self.workers.values()):
                         self.kill_worker(worker, graceful=False)
             self.reap_workers()
+        return not forced

@@ -41,7 +41,7 @@ class HttpServer:
                                        middlewares=middlewares)
         router = self.web_app.router
         controllers = list(app.controllers)
-        self.routes = http.add_routes(router, app, controllers, self._guard)
+        http.add_routes(router, app, controllers, self._guard)
         self.rpc: RpcEndpoint | None = None
         dispatcher = RpcDispatcher(app, controllers)
         if dispatcher.actions:

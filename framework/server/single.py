@@ -13,11 +13,12 @@ import logging
 import os
 import signal
 import socket
+import sys
 from typing import Any
 
 from framework import events
 from framework.process import process_info
-from framework.server.binding import socket_url
+from framework.server.binding import bind_socket, socket_url
 from framework.server.serving import HttpServer
 
 logger = logging.getLogger("framework.server")
@@ -50,11 +51,14 @@ class SingleProcessServer:
             await self._fire(events.on_server_bootstrap, events.on_server_main_bootstrap)
             self.http = HttpServer(self.app, self.config)
             await self.http.start(sock)
+            self.url = socket_url(sock)
+            await self._fire(events.on_server_bootstrap_done,
+                             events.on_server_main_bootstrap_done)
         except Exception as error:
+            if self.http is not None:
+                await self.http.drain(0)
             await self.app.shutdown()
             raise StartupError(f"start-up failed: {type(error).__name__}: {error}") from error
-        self.url = socket_url(sock)
-        await self._fire(events.on_server_bootstrap_done, events.on_server_main_bootstrap_done)
 
     async def stop(self, timeout: float) -> bool:
         """Stop accepting, drain, shutdown listeners, teardown; False if a step failed."""
@@ -75,12 +79,18 @@ class SingleProcessServer:
             ok = False
         return ok
 
-    async def serve(self, sock: socket.socket) -> int:
-        """Serve until SIGTERM/SIGINT; returns the exit code."""
+    async def serve(self) -> int:
+        """Bind, serve until SIGTERM/SIGINT, stop; returns the exit code.
+
+        The stop signals are queued from before the socket listens, so a signal sent as soon
+        as the port answers is a graceful stop, never a kill. BindError propagates.
+        """
         signals: asyncio.Queue[int] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, signals.put_nowait, signum)
+        config = self.config
+        sock = bind_socket(config.host, config.port, config.reuse_port)
         try:
             await self.start(sock)
         except StartupError as error:
@@ -104,16 +114,20 @@ class SingleProcessServer:
         return 0 if stopping.result() else 1
 
 
-def run_single(app: Any, config: Any, sock: socket.socket, pid_file: str | None = None) -> int:
-    """Serve ``app`` from this one process on ``sock``; returns the exit code."""
-    from framework.server.pid_file import PidFile
+def run_single(app: Any, config: Any, pid_file: str | None = None) -> int:
+    """Serve ``app`` from this one process on config's host:port; returns the exit code."""
+    from framework.server.pid_file import PidFile, PidFileError
 
     pid = PidFile(pid_file) if pid_file else None
-    if pid is not None:
-        pid.create()
+    try:
+        if pid is not None:
+            pid.create()
+    except PidFileError as error:
+        print(f"fw: {error}", file=sys.stderr)
+        return 2
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(SingleProcessServer(app, config).serve(sock))
+            return runner.run(SingleProcessServer(app, config).serve())
     finally:
         if pid is not None:
             pid.remove()

@@ -6,9 +6,13 @@ worker, over its pipe, for its memory, requests served and uptime.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from framework.server.slots import WorkerProcess
 
 
 @dataclass(frozen=True)
@@ -39,29 +43,25 @@ class WorkerStats:
                    int(reply["in_flight"]), float(reply["uptime"]))
 
 
-class SupervisedServer(Protocol):
-    def worker_infos(self) -> list[WorkerInfo]: ...
-    async def worker_stats(self, timeout: float) -> list[WorkerStats]: ...
+# The live workers of the master running in this process, by pid (the Arbiter's own dict).
+_workers: dict[int, WorkerProcess] | None = None
 
 
-_server: SupervisedServer | None = None
-
-
-def watch(server: SupervisedServer) -> None:
+def watch(workers: dict[int, WorkerProcess]) -> None:
     """Called by the master when it starts supervising."""
-    global _server
-    _server = server
+    global _workers
+    _workers = workers
 
 
-def forget(server: SupervisedServer) -> None:
-    global _server
-    if _server is server:
-        _server = None
+def forget(workers: dict[int, WorkerProcess]) -> None:
+    global _workers
+    if _workers is workers:
+        _workers = None
 
 
 def _forget_in_child() -> None:
-    global _server
-    _server = None
+    global _workers
+    _workers = None
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -72,20 +72,29 @@ class Supervisor:
 
     @property
     def workers(self) -> list[WorkerInfo]:
-        server = _master()
-        return server.worker_infos() if server is not None else []
+        return [WorkerInfo(w.worker_id, w.pid, w.started_at, w.restarts, w.state)
+                for w in _running_workers()]
 
     async def stats(self, timeout: float = 2.0) -> list[WorkerStats]:
         """Each worker's own figures; a worker silent for ``timeout`` seconds is left out."""
-        server = _master()
-        return await server.worker_stats(timeout) if server is not None else []
+        workers = _running_workers()
+        replies = await asyncio.gather(*(w.pipe.stats(timeout) for w in workers))
+        stats = []
+        for worker, reply in zip(workers, replies, strict=True):
+            if reply is not None:
+                try:
+                    stats.append(WorkerStats.from_reply(worker.worker_id, worker.pid, reply))
+                except (KeyError, TypeError, ValueError):
+                    continue  # a worker's malformed answer counts as no answer
+        return stats
 
 
-def _master() -> SupervisedServer | None:
+def _running_workers() -> list[WorkerProcess]:
     from framework.process import process_info
 
     if process_info().is_worker:
         raise RuntimeError("Supervisor belongs to the master process: use it in master-side "
                            "listeners (on_server_main_bootstrap, on_worker_online, ...), "
                            "not in a worker")
-    return _server
+    workers = list(_workers.values()) if _workers is not None else []
+    return sorted(workers, key=lambda worker: (worker.worker_id, worker.started))

@@ -76,13 +76,19 @@ class WorkerPipe:
         peer = str(self.worker)
         conn, self._conn = self._conn, None
         assert conn is not None
+        attached = False
         try:
             self._channel = await Channel.open(conn, peer)
             if self._broker_host is not None:
                 self._broker_host.attach(self.worker.pid, self._send_broker)
+                attached = True
             while (message := await self._channel.receive()) is not None:
                 self._route(message, peer)
         finally:
+            # The worker closes its end only by exiting: its locks, queue messages in
+            # flight and subscriptions go now, as it dies.
+            if attached:
+                self._broker_host.detach(self.worker.pid)
             await self._close_channel()
             self._listener.worker_closed_pipe(self.worker)
 

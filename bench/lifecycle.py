@@ -1,0 +1,126 @@
+"""How fast fw's workers start and come back, and what each one costs in memory.
+
+1. start-up: from launching ``fw server:start --workers 4`` to every worker serving (the
+   master's "all 4 workers serving" line);
+2. restart: from ``kill -9`` of a worker (serving for a while) to its replacement serving;
+3. memory: each worker's USS (memory unique to it: what one more worker costs) after it
+   served requests.
+
+Targets: start-up under 1.5 s, restart under 0.5 s, USS under 15 MiB. Run from the
+repository's root:
+
+    python -m bench.lifecycle [--workers 4] [--kills 3]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+
+import psutil  # noqa: E402
+
+from bench.http import REPO, _free_port  # noqa: E402
+from framework.server.slots import STABLE_AFTER  # noqa: E402
+
+START_TARGET = 1.5
+RESTART_TARGET = 0.5
+USS_TARGET_MIB = 15.0
+SERVING = re.compile(r"worker (\d+) \(pid (\d+)\) serving")
+
+
+class Server:
+    """``fw server:start`` of bench/http.py's app; every log line with the time it was read."""
+
+    def __init__(self, workers: int) -> None:
+        self.port = _free_port()
+        self.lines: list[tuple[float, str]] = []
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "framework.cli", "server:start", "--app", "bench.http:app",
+             "--port", str(self.port), "--workers", str(workers)],
+            cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append((time.perf_counter(), line.rstrip()))
+
+    def wait_line(self, pattern: re.Pattern[str] | str, since: float = 0.0,
+                  timeout: float = 30.0) -> tuple[float, re.Match[str]]:
+        """The time of the first log line read after ``since`` that matches ``pattern``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for at, line in list(self.lines):
+                match = re.search(pattern, line)
+                if at >= since and match:
+                    return at, match
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.001)
+        raise RuntimeError(f"no {pattern!r} in the log:\n" +
+                           "\n".join(line for _, line in self.lines))
+
+    def workers(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--kills", type=int, default=3)
+    args = parser.parse_args()
+    server = Server(args.workers)
+    try:
+        serving_at, _ = server.wait_line(f"all {args.workers} workers serving")
+        start_up = serving_at - server.started
+        for _ in range(200):
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/hello") as response:
+                response.read()
+        uss = {worker.pid: worker.memory_full_info().uss / 2**20 for worker in server.workers()}
+        restarts = []
+        for _ in range(args.kills):
+            time.sleep(STABLE_AFTER)  # a worker killed early in its life restarts after a backoff
+            victim = server.workers()[0].pid
+            killed_at = time.perf_counter()
+            os.kill(victim, signal.SIGKILL)
+            back_at, _ = server.wait_line(SERVING, since=killed_at)
+            restarts.append(back_at - killed_at)
+    finally:
+        server.stop()
+
+    worst_uss = max(uss.values())
+    rows = [
+        (f"start-up: launch to {args.workers} workers serving", f"{start_up:.3f} s",
+         f"< {START_TARGET} s", start_up < START_TARGET),
+        (f"restart: kill -9 to serving (worst of {args.kills})", f"{max(restarts):.3f} s",
+         f"< {RESTART_TARGET} s", max(restarts) < RESTART_TARGET),
+        (f"memory: USS per worker (largest of {len(uss)})", f"{worst_uss:.1f} MiB",
+         f"< {USS_TARGET_MIB:g} MiB", worst_uss < USS_TARGET_MIB),
+    ]
+    print(f"fw server:start --workers {args.workers}, bench/http.py's app")
+    print(f"{'measure':<46}{'value':>11}{'target':>12}")
+    for name, value, target, met in rows:
+        print(f"{name:<46}{value:>11}{target:>12}  {'ok' if met else 'MISSED'}")
+    print("restarts: " + ", ".join(f"{seconds:.3f} s" for seconds in restarts))
+    print("USS per worker: " + ", ".join(f"{mib:.1f} MiB" for mib in sorted(uss.values())))
+    return 0 if all(met for *_, met in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

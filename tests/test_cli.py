@@ -1,0 +1,256 @@
+"""The ``fw`` command line, run as ``python -m framework.cli`` in a directory with an app."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, ServerProcess
+
+APP = '''
+import asyncio
+from dataclasses import dataclass
+
+import click
+
+from framework import App, FrameworkModule, Module, event_dispatcher, http, provide
+from framework.events import AppEvent, on_app_execute, on_app_shutdown
+
+
+@dataclass
+class AppConfig:
+    greeting: str = "Hello"
+
+
+class Greeter:
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+
+    def greet(self, name: str) -> str:
+        return f"{self.config.greeting}, {name}!"
+
+
+class Visit:
+    """Request-scoped: a command runs in a request scope of its own."""
+
+
+class GreetingController:
+    def __init__(self, greeter: Greeter) -> None:
+        self.greeter = greeter
+
+    @http.get("/hello/{name}")
+    async def hello(self, name: str) -> dict:
+        return {"message": self.greeter.greet(name)}
+
+
+@click.command("greet")
+@click.argument("name")
+@click.option("--times", type=int, default=1)
+def greet(name: str, times: int, greeter: Greeter, visit: Visit) -> None:
+    """Print a greeting."""
+    for _ in range(times):
+        click.echo(greeter.greet(name))
+
+
+@click.command("slow-greet")
+@click.argument("name")
+async def slow_greet(name: str, greeter: Greeter) -> None:
+    await asyncio.sleep(0)
+    click.echo("async " + greeter.greet(name))
+
+
+@click.command("whoami")
+@click.pass_context
+def whoami(ctx: click.Context, greeter: Greeter) -> None:
+    click.echo(f"{ctx.command.name}: {greeter.greet('me')}")
+
+
+@click.command("fail")
+def fail() -> None:
+    raise click.ClickException("it went wrong")
+
+
+class Lifecycle:
+    @event_dispatcher.listen(on_app_execute)
+    def execute(self, event: AppEvent) -> None:
+        click.echo(f"execute {event.command}")
+
+    @event_dispatcher.listen(on_app_shutdown)
+    async def shutdown(self, event: AppEvent) -> None:
+        click.echo(f"shutdown {event.command} {event.exit_code}")
+
+
+class MainModule(Module):
+    name = "main"
+    providers = [Greeter, provide(Visit, scope="request")]
+    controllers = [GreetingController]
+    listeners = [Lifecycle]
+    commands = [greet, slow_greet, whoami, fail]
+
+
+app = App(config=AppConfig, imports=[FrameworkModule(workers=3), MainModule()], name="demo")
+
+if __name__ == "__main__":
+    app.run()
+'''
+
+
+def fw(*args: str, cwd: Path, env: dict[str, str] | None = None,
+       script: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "FW_APP"))}
+    full_env.update(env or {})
+    full_env["PYTHONPATH"] = str(REPO)
+    command = script or [sys.executable, "-m", "framework.cli"]
+    return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(APP)
+    return tmp_path
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], text: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [f"Error: {text}"]
+
+
+def test_a_module_command_with_injected_parameters_and_events(project: Path) -> None:
+    result = fw("greet", "Ada", "--times", "2", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["execute greet", "Hello, Ada!", "Hello, Ada!",
+                                          "shutdown greet 0"]
+
+
+def test_python_app_py_runs_the_same_commands(project: Path) -> None:
+    result = fw("greet", "Bob", cwd=project, env={"APP_GREETING": "Hi"},
+                script=[sys.executable, "app.py"])
+    assert result.returncode == 0, result.stderr
+    assert "Hi, Bob!" in result.stdout.splitlines()
+
+
+def test_an_async_command_is_awaited(project: Path) -> None:
+    result = fw("slow-greet", "Cy", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["execute slow-greet", "async Hello, Cy!",
+                                          "shutdown slow-greet 0"]
+
+
+def test_a_command_with_click_context_and_injection(project: Path) -> None:
+    result = fw("whoami", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "whoami: Hello, me!" in result.stdout.splitlines()
+
+
+def test_on_app_shutdown_fires_after_a_failed_command(project: Path) -> None:
+    result = fw("fail", cwd=project)
+    assert result.stdout.splitlines() == ["execute fail", "shutdown fail 1"]
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: it went wrong"
+
+
+def test_module_commands_are_listed_in_help(project: Path) -> None:
+    result = fw("--help", cwd=project)
+    assert result.returncode == 0
+    for name in ("greet", "slow-greet", "server:start", "debug:config", "debug:di", "new"):
+        assert name in result.stdout
+
+
+def test_discovery_by_flag_and_by_fw_app(tmp_path: Path) -> None:
+    (tmp_path / "shop.py").write_text(APP.replace("app = App(", "shop_app = App("))
+    by_flag = fw("--app", "shop:shop_app", "greet", "Di", cwd=tmp_path)
+    assert "Hello, Di!" in by_flag.stdout.splitlines(), by_flag.stderr
+    by_env = fw("greet", "Ed", cwd=tmp_path, env={"FW_APP": "shop:shop_app"})
+    assert "Hello, Ed!" in by_env.stdout.splitlines(), by_env.stderr
+
+
+def test_discovery_failures_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    one_line_error(fw("debug:config", cwd=tmp_path),
+                   "no app found: pass --app module:attr, set FW_APP, or run fw in the "
+                   "directory of your app.py")
+    one_line_error(fw("debug:config", "--app", "missing_module:app", cwd=tmp_path),
+                   "cannot import app module 'missing_module': ModuleNotFoundError: "
+                   "No module named 'missing_module'")
+    (tmp_path / "notapp.py").write_text("app = 42\n")
+    one_line_error(fw("debug:config", "--app", "notapp:app", cwd=tmp_path),
+                   "notapp:app is not an fw App (found int)")
+
+
+def test_an_unknown_command_is_one_line(project: Path) -> None:
+    one_line_error(fw("nope", cwd=project),
+                   "no such command 'nope'; commands: debug:config, debug:di, debug:routes, "
+                   "new, server:start, fail, greet, slow-greet, whoami")
+
+
+def test_a_bad_environment_value_stops_with_one_line(project: Path) -> None:
+    result = fw("greet", "X", cwd=project, env={"APP_FRAMEWORK_WORKERS": "lots"})
+    one_line_error(result, "ConfigError: APP_FRAMEWORK_WORKERS: expected int or 'auto', "
+                           "got 'lots'")
+
+
+def test_a_broken_graph_stops_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(textwrap.dedent('''
+        from framework import App
+
+        class Db:
+            pass
+
+        class Users:
+            def __init__(self, db: Db) -> None:
+                self.db = db
+
+        app = App(providers=[Users])
+    '''))
+    one_line_error(fw("debug:di", cwd=tmp_path),
+                   "MissingDependency: Users -> Db: no provider for Db (declared in App? "
+                   "exported by an imported module?)")
+
+
+def test_debug_config_shows_every_value_and_its_source(project: Path) -> None:
+    (project / ".env").write_text("APP_FRAMEWORK_PORT=9123\n")
+    result = fw("debug:config", cwd=project, env={"APP_GREETING": "Hey"})
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert ["framework", "workers", "3", "option"] in rows
+    assert ["framework", "port", "9123", "env", "APP_FRAMEWORK_PORT"] in rows
+    assert ["framework", "host", "'127.0.0.1'", "default"] in rows
+    assert ["(app)", "greeting", "'Hey'", "env", "APP_GREETING"] in rows
+    assert len([row for row in rows if row and row[0] == "framework"]) == 13
+
+
+def test_debug_di_shows_providers_by_module(project: Path) -> None:
+    result = fw("debug:di", cwd=project)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert ["MainModule", "Greeter", "singleton", "class", "private"] in rows
+    assert ["MainModule", "Visit", "request", "class", "private"] in rows
+    assert ["MainModule", "GreetingController", "request", "class", "private"] in rows
+    assert ["FrameworkModule", "ProcessInfo", "transient", "factory", "exported"] in rows
+
+
+def test_debug_routes_lists_the_routes(project: Path) -> None:
+    result = fw("debug:routes", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert ["GET", "/hello/{name}", "GreetingController.hello"] in [
+        line.split() for line in result.stdout.splitlines()]
+
+
+def test_server_start_applies_flags_and_serves(project: Path) -> None:
+    with ServerProcess("app:app", "--workers", "0", cwd=project,
+                       env={"APP_GREETING": "Howdy"}) as server:
+        server.wait_serving()
+        with urllib.request.urlopen(f"{server.url}/hello/Flo", timeout=10) as response:
+            assert response.read() == b'{"message":"Howdy, Flo!"}'
+        assert server.stop() == 0
+    output = server.output()
+    assert "execute server:start" in output and "shutdown server:start 0" in output
+
+
+def test_server_start_refuses_a_bad_workers_flag(project: Path) -> None:
+    one_line_error(fw("server:start", "--workers", "many", cwd=project),
+                   "--workers: expected int or 'auto', got 'many'")
