@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import struct
 from multiprocessing.connection import Connection
@@ -66,9 +67,10 @@ class Channel:
         self.peer = peer
 
     @classmethod
-    async def open(cls, conn: Connection, peer: str) -> Channel:
-        """Take over ``conn``'s file descriptor; the Connection object is detached."""
-        sock = socket.socket(fileno=conn.detach())
+    async def open(cls, conn: Connection | socket.socket, peer: str) -> Channel:
+        """Take over ``conn``'s file descriptor: ``conn`` itself is closed."""
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+        conn.close()
         sock.setblocking(False)
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=2**20)
         return cls(reader, writer, peer)

@@ -93,18 +93,6 @@ def run_in_process(adapter: BrokerAdapter, scenario: Scenario) -> Any:
     return asyncio.run(main())
 
 
-def detachable(conn: Any) -> Any:
-    """``Channel.open`` calls ``conn.detach()``, which 3.11's Connection lacks: give it one
-    that hands over the descriptor without closing it."""
-    if not hasattr(conn, "detach"):
-        def detach() -> int:
-            fd = conn.fileno()
-            conn._handle = None
-            return fd
-        conn.detach = detach
-    return conn
-
-
 # the child side
 
 
@@ -120,7 +108,7 @@ def _child_main(conn: Any, index: int, scenario: Scenario) -> None:
 
 
 async def _child(conn: Any, index: int, scenario: Scenario) -> None:
-    channel = await Channel.open(detachable(conn), "test process")
+    channel = await Channel.open(conn, "test process")
     adapter = attach_to_master(channel)
     ctx = ChildContext(channel, index)
 
@@ -201,7 +189,7 @@ async def _serve(ends: list[Any], processes: list[multiprocessing.Process],
     master = Facades.over(MemoryAdapter(engine, "master"))
     children = []
     for index, (end, process) in enumerate(zip(ends, processes, strict=True)):
-        channel = await Channel.open(detachable(end), f"child {index}")
+        channel = await Channel.open(end, f"child {index}")
         children.append(Child(index, process, channel))
     readers = [asyncio.get_running_loop().create_task(_read(child, host))
                for child in children]

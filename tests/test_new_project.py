@@ -72,8 +72,10 @@ def test_new_project_installs_passes_its_tests_and_serves_with_two_workers(
     assert run_fw("new", "demo", cwd=tmp_path).returncode == 0
     project = tmp_path / "demo"
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-                   check=True, timeout=120)
+    # --without-pip: the venv uses the checkout's pip and setuptools (and fw) from the
+    # system site-packages instead of the older copies venv would bundle.
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
+                    str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
