@@ -15,6 +15,12 @@ def lines_of(server: WorkerServer, pid: int) -> list[str]:
     return [line["event"] for line in server.record.lines() if line["pid"] == pid]
 
 
+def sockets_of(pid: int) -> set[str]:
+    """The sockets (by inode) a process holds open."""
+    links = (os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    return {link for link in links if link.startswith("socket:")}
+
+
 def cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
 
@@ -57,6 +63,11 @@ def test_two_workers_share_the_load_and_build_their_own_services(tmp_path: Path)
         assert cmdline(server.pid) == "fw: master workers-test"
         assert sorted(cmdline(pid) for pid in workers) == [
             "fw: worker 1 workers-test", "fw: worker 2 workers-test"]
+
+        first, second = (sockets_of(pid) for pid in workers)
+        shared = sockets_of(server.pid) & first
+        assert len(shared) == 1, "a worker shares only the listening socket with the master"
+        assert first & second == shared, "a worker holds none of its sibling's pipe ends"
 
         master_events = lines_of(server, server.pid)
         assert master_events[:2] == ["on_server_bootstrap", "on_server_main_bootstrap"]
@@ -132,6 +143,14 @@ def test_a_master_listener_failing_its_bootstrap_stops_start_up(tmp_path: Path) 
     assert code == 1
     assert "RuntimeError: scheduler misconfigured" in output
     assert not server.record.of("on_server_worker_bootstrap")
+
+
+def test_forking_while_the_master_runs_a_thread_is_logged(tmp_path: Path) -> None:
+    with WorkerServer(tmp_path, 2, env={"FW_TEST_MASTER_THREAD": "1"}) as server:
+        server.wait_serving()
+        server.wait_workers(2)
+        warnings = server.output().count("while the master runs other threads (scheduler)")
+    assert warnings == 1
 
 
 def test_a_worker_whose_loop_blocks_past_worker_timeout_is_replaced(tmp_path: Path) -> None:
@@ -269,9 +288,13 @@ def test_sigttin_and_sigttou_change_the_worker_count(tmp_path: Path) -> None:
         server.wait_workers(2)
 
         server.signal(signal.SIGTTIN)
-        server.wait_workers(3)
+        workers = server.wait_workers(3)
         third = online_pid(server, 3)
         assert third is not None
+        listening = sockets_of(server.pid) & sockets_of(third)
+        assert len(listening) == 1
+        assert all(sockets_of(pid) & sockets_of(third) == listening
+                   for pid in workers if pid != third)
 
         server.signal(signal.SIGTTOU)
         server.wait_workers(2)

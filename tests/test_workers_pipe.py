@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -56,10 +56,9 @@ async def until(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
     return result
 
 
-def pipe_ends() -> tuple[socket.socket, Connection]:
-    """The master's end as the arbiter makes it; the worker's as a blocking Connection."""
-    master_end, worker_end = socket.socketpair()
-    return master_end, Connection(worker_end.detach())
+def pipe_ends() -> tuple[Connection, Connection]:
+    """A worker's pipe, as the arbiter makes it: the worker's end is used blocking here."""
+    return multiprocessing.Pipe(duplex=True)
 
 
 def frame(message: dict[str, Any]) -> bytes:

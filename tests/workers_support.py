@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -126,6 +127,8 @@ def connect_database(event) -> None:
 def start_scheduler(event) -> None:
     if os.environ.get("FW_TEST_FAIL_MAIN"):
         raise RuntimeError("scheduler misconfigured")
+    if os.environ.get("FW_TEST_MASTER_THREAD"):
+        threading.Thread(target=threading.Event().wait, name="scheduler", daemon=True).start()
 
 
 app = App(imports=[FrameworkModule(worker_timeout=5, graceful_shutdown_timeout=5)],

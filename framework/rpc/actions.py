@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from framework.http import from_json, type_name
+from framework.convert import from_json, type_name
 
 _NAME = "__fw_rpc_controller__"
 _ACTION = "__fw_rpc_action__"

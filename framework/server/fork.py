@@ -28,6 +28,7 @@ logger = logging.getLogger("framework.server")
 MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTTIN,
                   signal.SIGTTOU, signal.SIGCHLD, signal.SIGUSR2)
 _PR_SET_PDEATHSIG = 1
+_warned_about_threads = False
 
 
 def fork_worker(close_in_child: Iterable[int]) -> int:
@@ -90,9 +91,12 @@ def _forget_master_loop(close_in_child: list[int]) -> None:
 
 
 def _warn_about_threads() -> None:
+    """Once per process: threads at fork time are the classic cause of hung children."""
+    global _warned_about_threads
     others = [thread.name for thread in threading.enumerate()
               if thread is not threading.current_thread()]
-    if others:
+    if others and not _warned_about_threads:
+        _warned_about_threads = True
         logger.warning("forking a worker while the master runs other threads (%s): a thread "
                        "holding a lock at fork time can deadlock the worker; start threads "
                        "in workers, not in master-side listeners", ", ".join(others))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import multiprocessing
 import os
 import selectors
 import signal
@@ -235,14 +236,13 @@ class Arbiter:
 
     def spawn_worker(self, slot: Slot) -> WorkerProcess | None:
         """Fork a worker for ``slot`` (None when the system refuses); the child never returns."""
-        # What multiprocessing.Pipe(duplex=True) is made of, and the same framing; a socket
-        # has the detach() that Channel.open needs (3.11's Connection has none).
-        master_end, worker_end = socket.socketpair()
+        master_end, worker_end = multiprocessing.Pipe(duplex=True)
         pipe = WorkerPipe(master_end, self, self.broker_host)
-        siblings = [w.pipe.fd for w in self.workers.values() if w.pipe.fd is not None]
-        # Everything the master's loop watches (its self-pipe, pipes to workers, any
-        # connection of master-side listeners) is the master's: the child closes it.
+        # The master's own descriptors, closed in the child: what its loop watches (its
+        # self-pipe, the open pipes to workers, connections of master-side listeners) and
+        # the pipes to workers whose channel is not open yet.
         watched = [key.fd for key in self.selector.get_map().values()]
+        siblings = [w.pipe.fd for w in self.workers.values() if w.pipe.fd is not None]
         try:
             pid = fork_worker([self.selector.fileno(), *watched, master_end.fileno(),
                                *siblings])

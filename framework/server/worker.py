@@ -15,6 +15,7 @@ import random
 import signal
 import socket
 import time
+from multiprocessing.connection import Connection
 from typing import Any
 
 import psutil
@@ -42,7 +43,7 @@ ORPHAN_DRAIN = 1.0       # when the master died: in-flight requests get this lon
 ORPHAN_EXIT_AFTER = 1.8  # ... and the process is gone this long after, blocked loop or not
 
 
-def run_worker(app: Any, config: Any, sock: socket.socket | None, conn: socket.socket,
+def run_worker(app: Any, config: Any, sock: socket.socket | None, conn: Connection,
                worker_id: int, master_pid: int) -> int:
     """The worker process's whole life; returns its exit code."""
     try:
@@ -60,7 +61,7 @@ def run_worker(app: Any, config: Any, sock: socket.socket | None, conn: socket.s
 class Worker:
     """Serves until told to stop; one reader loop for the master's pipe."""
 
-    def __init__(self, app: Any, config: Any, sock: socket.socket | None, conn: socket.socket,
+    def __init__(self, app: Any, config: Any, sock: socket.socket | None, conn: Connection,
                  worker_id: int, master_pid: int) -> None:
         self.app = app
         self.config = config

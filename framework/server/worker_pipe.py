@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import socket
 import time
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Protocol
 
 from framework.broker import BrokerHost
@@ -33,18 +33,21 @@ class PipeListener(Protocol):
 
 
 class WorkerPipe:
-    """Created before the fork (the child must close ``fd``), served once the pid is known."""
+    """Created before the fork, served once the pid is known.
 
-    def __init__(self, conn: socket.socket, listener: PipeListener,
+    ``fd`` is the master's end until the channel opens (a child forked meanwhile closes it).
+    """
+
+    def __init__(self, conn: Connection, listener: PipeListener,
                  broker_host: BrokerHost | None) -> None:
-        self._conn: socket.socket | None = conn
+        self._conn: Connection | None = conn
         self.fd: int | None = conn.fileno()
         self._listener = listener
         self._broker_host = broker_host
         self._channel: Channel | None = None
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None   # a strong reference keeps it running
         self.worker: WorkerProcess
 
     def start(self, worker: WorkerProcess) -> None:
@@ -76,6 +79,10 @@ class WorkerPipe:
         peer = str(self.worker)
         conn, self._conn = self._conn, None
         assert conn is not None
+        # Channel.open moves the pipe to a new descriptor and closes this one, whose number
+        # may then be reused: from now on the master's loop watches the pipe, and a new
+        # child closes what that loop watches (see Arbiter.spawn_worker).
+        self.fd = None
         attached = False
         try:
             self._channel = await Channel.open(conn, peer)
@@ -108,7 +115,6 @@ class WorkerPipe:
         self.send(message)
 
     async def _close_channel(self) -> None:
-        self.fd = None
         if self._channel is not None:
             await self._channel.close()
 
