@@ -119,8 +119,9 @@ def main() -> int:
                         help="servers are measured in turn this many times; best kept")
     args = parser.parse_args()
     results: dict[str, LoadResult] = {}
-    for _ in range(args.rounds):
-        for name in SERVERS:
+    for round_number in range(args.rounds):
+        order = list(SERVERS) if round_number % 2 == 0 else list(reversed(SERVERS))
+        for name in order:  # each round in the other direction: drift hits every server
             result = measure(name, args.seconds, args.connections)
             if name not in results or (result.requests_per_second
                                         > results[name].requests_per_second):

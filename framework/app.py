@@ -125,12 +125,28 @@ class App:
                 for module_name, values in self._configs.items()
                 for name, value, source in values.sources()]
 
-    def provider_table(self) -> list[tuple[str, str, str, str, bool]]:
-        """Every declared provider: (module, token, scope, kind, exported); configs first."""
-        configs = [(d.owner, token_name(d.token), "singleton", "config", True)
-                   for d in self._tree.configs.values()]
-        return configs + [(scope.label, token_name(d.token), d.scope, d.spec.kind, d.exported)
-                          for scope in self._tree.scopes for d in scope.own.values()]
+    def provider_table(self) -> list[tuple[str, Declaration, str, bool]]:
+        """Every declared provider by module, its config first:
+        (module, declaration, visibility, is_config).
+
+        Visibility: "global" (a config or the App's own: seen everywhere), "exported",
+        "private", or "overridden" (the App declares the same token: everyone gets the App's).
+        """
+        root = self._tree.root
+        rows = []
+        for scope in self._tree.scopes:
+            config = self._tree.configs.get(scope.module.config)
+            if config is not None:
+                rows.append((scope.label, config, "global", True))
+            for declaration in scope.own.values():
+                if scope.is_root:
+                    visibility = "global"
+                elif declaration.token in root.own:
+                    visibility = "overridden"
+                else:
+                    visibility = "exported" if declaration.exported else "private"
+                rows.append((scope.label, declaration, visibility, False))
+        return rows
 
     def _declare_configs(self) -> dict[str, ConfigValues]:
         configs: dict[str, ConfigValues] = {}

@@ -228,60 +228,47 @@ def server_start(ctx: click.Context, app_spec: str | None, host: str | None, por
 @click.pass_context
 def debug_config(ctx: click.Context, app_spec: str | None) -> None:
     """Every config value and where it came from (default, option, env, flag)."""
-    app = _app_of(ctx, app_spec)
+    from framework.debug import config_table
 
-    def show() -> None:
-        rows = [(module, name, repr(value), source + (f" {variable}" if variable else ""))
-                for module, name, value, source, variable in app.config_sources()]
-        _print_table(("module", "field", "value", "source"), rows)
-
-    execute(app, "debug:config", show)
+    _show_table(ctx, app_spec, "debug:config", config_table)
 
 
 @cli.command("debug:di")
 @APP_OPTION
 @click.pass_context
 def debug_di(ctx: click.Context, app_spec: str | None) -> None:
-    """Every provider by module: its scope, its kind, exported or private."""
-    app = _app_of(ctx, app_spec)
+    """Every provider by module: its scope, kind, what builds it, and who sees it."""
+    from framework.debug import providers_table
 
-    def show() -> None:
-        rows = [(module, token, scope, kind, "exported" if exported else "private")
-                for module, token, scope, kind, exported in app.provider_table()]
-        _print_table(("module", "provider", "scope", "kind", "visibility"), rows)
-
-    execute(app, "debug:di", show)
+    _show_table(ctx, app_spec, "debug:di", providers_table)
 
 
 @cli.command("debug:routes")
 @APP_OPTION
 @click.pass_context
 def debug_routes(ctx: click.Context, app_spec: str | None) -> None:
-    """Every HTTP route and RPC action the controllers declare."""
-    from framework.http import routes_of
-    from framework.rpc.actions import actions_of, controller_name
+    """Every HTTP route and RPC action: method, path, controller and handler."""
+    from framework.debug import routes_note, routes_table
+
+    _show_table(ctx, app_spec, "debug:routes", routes_table, routes_note)
+
+
+def _show_table(ctx: click.Context, app_spec: str | None, command: str,
+                table: Callable[[App], tuple[tuple[str, ...], list[tuple[str, ...]]]],
+                note: Callable[[App], str] | None = None) -> None:
+    """Print ``table(app)`` aligned (and ``note(app)`` under it) between the app events."""
+    from framework.debug import format_table
 
     app = _app_of(ctx, app_spec)
 
     def show() -> None:
-        rows = []
-        for controller in app.controllers:
-            for method, path, function in routes_of(controller):
-                rows.append((method, path, f"{controller.__name__}.{function.__name__}"))
-            rpc_name = controller_name(controller)
-            if rpc_name:
-                for action in actions_of(controller):
-                    rows.append(("RPC", f"{rpc_name}.{action}", f"{controller.__name__}.{action}"))
-        _print_table(("method", "path", "handler"), rows)
+        header, rows = table(app)
+        for line in format_table(header, rows):
+            click.echo(line)
+        if note is not None and note(app):
+            click.echo(f"\n{note(app)}")
 
-    execute(app, "debug:routes", show)
-
-
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    for row in (header, *rows):
-        cells = (str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
-        click.echo("  ".join(cells).rstrip())
+    execute(app, command, show)
 
 
 def run_app(app: App | None, argv: list[str] | None = None, prog_name: str | None = None) -> None:

@@ -59,6 +59,20 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
+def run_fw(*args: str, cwd: Path, env: dict[str, str] | None = None,
+           script: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m framework.cli ARGS`` (or ``script ARGS``) in ``cwd``, finished.
+
+    The caller's APP_* and FW_APP variables are left out, so only ``env`` configures the app.
+    """
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "FW_APP"))}
+    full_env.update(env or {})
+    full_env["PYTHONPATH"] = str(REPO)
+    command = script or [sys.executable, "-m", "framework.cli"]
+    return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=60)
+
+
 class ServerProcess:
     """``fw server:start`` (or any command) in its own process group, stopped and reaped on exit.
 

@@ -1,6 +1,5 @@
 """The ``fw`` command line, run as ``python -m framework.cli`` in a directory with an app."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, ServerProcess
+from tests.support import ServerProcess, run_fw
 
 APP = '''
 import asyncio
@@ -99,16 +98,6 @@ if __name__ == "__main__":
 '''
 
 
-def fw(*args: str, cwd: Path, env: dict[str, str] | None = None,
-       script: list[str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "FW_APP"))}
-    full_env.update(env or {})
-    full_env["PYTHONPATH"] = str(REPO)
-    command = script or [sys.executable, "-m", "framework.cli"]
-    return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=60)
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "app.py").write_text(APP)
@@ -121,41 +110,41 @@ def one_line_error(result: subprocess.CompletedProcess[str], text: str) -> None:
 
 
 def test_a_module_command_with_injected_parameters_and_events(project: Path) -> None:
-    result = fw("greet", "Ada", "--times", "2", cwd=project)
+    result = run_fw("greet", "Ada", "--times", "2", cwd=project)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["execute greet", "Hello, Ada!", "Hello, Ada!",
                                           "shutdown greet 0"]
 
 
 def test_python_app_py_runs_the_same_commands(project: Path) -> None:
-    result = fw("greet", "Bob", cwd=project, env={"APP_GREETING": "Hi"},
+    result = run_fw("greet", "Bob", cwd=project, env={"APP_GREETING": "Hi"},
                 script=[sys.executable, "app.py"])
     assert result.returncode == 0, result.stderr
     assert "Hi, Bob!" in result.stdout.splitlines()
 
 
 def test_an_async_command_is_awaited(project: Path) -> None:
-    result = fw("slow-greet", "Cy", cwd=project)
+    result = run_fw("slow-greet", "Cy", cwd=project)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["execute slow-greet", "async Hello, Cy!",
                                           "shutdown slow-greet 0"]
 
 
 def test_a_command_with_click_context_and_injection(project: Path) -> None:
-    result = fw("whoami", cwd=project)
+    result = run_fw("whoami", cwd=project)
     assert result.returncode == 0, result.stderr
     assert "whoami: Hello, me!" in result.stdout.splitlines()
 
 
 def test_on_app_shutdown_fires_after_a_failed_command(project: Path) -> None:
-    result = fw("fail", cwd=project)
+    result = run_fw("fail", cwd=project)
     assert result.stdout.splitlines() == ["execute fail", "shutdown fail 1"]
     assert result.returncode == 1
     assert result.stderr.strip() == "Error: it went wrong"
 
 
 def test_module_commands_are_listed_in_help(project: Path) -> None:
-    result = fw("--help", cwd=project)
+    result = run_fw("--help", cwd=project)
     assert result.returncode == 0
     for name in ("greet", "slow-greet", "server:start", "debug:config", "debug:di", "new"):
         assert name in result.stdout
@@ -163,32 +152,32 @@ def test_module_commands_are_listed_in_help(project: Path) -> None:
 
 def test_discovery_by_flag_and_by_fw_app(tmp_path: Path) -> None:
     (tmp_path / "shop.py").write_text(APP.replace("app = App(", "shop_app = App("))
-    by_flag = fw("--app", "shop:shop_app", "greet", "Di", cwd=tmp_path)
+    by_flag = run_fw("--app", "shop:shop_app", "greet", "Di", cwd=tmp_path)
     assert "Hello, Di!" in by_flag.stdout.splitlines(), by_flag.stderr
-    by_env = fw("greet", "Ed", cwd=tmp_path, env={"FW_APP": "shop:shop_app"})
+    by_env = run_fw("greet", "Ed", cwd=tmp_path, env={"FW_APP": "shop:shop_app"})
     assert "Hello, Ed!" in by_env.stdout.splitlines(), by_env.stderr
 
 
 def test_discovery_failures_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
-    one_line_error(fw("debug:config", cwd=tmp_path),
+    one_line_error(run_fw("debug:config", cwd=tmp_path),
                    "no app found: pass --app module:attr, set FW_APP, or run fw in the "
                    "directory of your app.py")
-    one_line_error(fw("debug:config", "--app", "missing_module:app", cwd=tmp_path),
+    one_line_error(run_fw("debug:config", "--app", "missing_module:app", cwd=tmp_path),
                    "cannot import app module 'missing_module': ModuleNotFoundError: "
                    "No module named 'missing_module'")
     (tmp_path / "notapp.py").write_text("app = 42\n")
-    one_line_error(fw("debug:config", "--app", "notapp:app", cwd=tmp_path),
+    one_line_error(run_fw("debug:config", "--app", "notapp:app", cwd=tmp_path),
                    "notapp:app is not an fw App (found int)")
 
 
 def test_an_unknown_command_is_one_line(project: Path) -> None:
-    one_line_error(fw("nope", cwd=project),
+    one_line_error(run_fw("nope", cwd=project),
                    "no such command 'nope'; commands: debug:config, debug:di, debug:routes, "
                    "new, server:start, fail, greet, slow-greet, whoami")
 
 
 def test_a_bad_environment_value_stops_with_one_line(project: Path) -> None:
-    result = fw("greet", "X", cwd=project, env={"APP_FRAMEWORK_WORKERS": "lots"})
+    result = run_fw("greet", "X", cwd=project, env={"APP_FRAMEWORK_WORKERS": "lots"})
     one_line_error(result, "ConfigError: APP_FRAMEWORK_WORKERS: expected int or 'auto', "
                            "got 'lots'")
 
@@ -206,38 +195,9 @@ def test_a_broken_graph_stops_with_one_line(tmp_path: Path) -> None:
 
         app = App(providers=[Users])
     '''))
-    one_line_error(fw("debug:di", cwd=tmp_path),
+    one_line_error(run_fw("debug:di", cwd=tmp_path),
                    "MissingDependency: Users -> Db: no provider for Db (declared in App? "
                    "exported by an imported module?)")
-
-
-def test_debug_config_shows_every_value_and_its_source(project: Path) -> None:
-    (project / ".env").write_text("APP_FRAMEWORK_PORT=9123\n")
-    result = fw("debug:config", cwd=project, env={"APP_GREETING": "Hey"})
-    assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()]
-    assert ["framework", "workers", "3", "option"] in rows
-    assert ["framework", "port", "9123", "env", "APP_FRAMEWORK_PORT"] in rows
-    assert ["framework", "host", "'127.0.0.1'", "default"] in rows
-    assert ["(app)", "greeting", "'Hey'", "env", "APP_GREETING"] in rows
-    assert len([row for row in rows if row and row[0] == "framework"]) == 13
-
-
-def test_debug_di_shows_providers_by_module(project: Path) -> None:
-    result = fw("debug:di", cwd=project)
-    assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()]
-    assert ["MainModule", "Greeter", "singleton", "class", "private"] in rows
-    assert ["MainModule", "Visit", "request", "class", "private"] in rows
-    assert ["MainModule", "GreetingController", "request", "class", "private"] in rows
-    assert ["FrameworkModule", "ProcessInfo", "transient", "factory", "exported"] in rows
-
-
-def test_debug_routes_lists_the_routes(project: Path) -> None:
-    result = fw("debug:routes", cwd=project)
-    assert result.returncode == 0, result.stderr
-    assert ["GET", "/hello/{name}", "GreetingController.hello"] in [
-        line.split() for line in result.stdout.splitlines()]
 
 
 def test_server_start_applies_flags_and_serves(project: Path) -> None:
@@ -252,5 +212,5 @@ def test_server_start_applies_flags_and_serves(project: Path) -> None:
 
 
 def test_server_start_refuses_a_bad_workers_flag(project: Path) -> None:
-    one_line_error(fw("server:start", "--workers", "many", cwd=project),
+    one_line_error(run_fw("server:start", "--workers", "many", cwd=project),
                    "--workers: expected int or 'auto', got 'many'")

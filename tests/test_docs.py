@@ -20,6 +20,8 @@ from tests.support import REPO
 DOCS = sorted((REPO / "docs").glob("**/*.md"))
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 FILE_MARKER = re.compile(r"^# file: (\S+)\n")
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^#+ (.*)$", re.M)
 
 
 def split_page(text: str) -> tuple[dict[str, str], str]:
@@ -51,3 +53,21 @@ def test_python_blocks_run(page: Path, tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, (
         f"{page.name} failed:\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+
+
+def anchor_of(heading: str) -> str:
+    """The anchor a Markdown renderer gives a heading: lowercase, punctuation out, dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", DOCS, ids=[str(p.relative_to(REPO / "docs")) for p in DOCS])
+def test_links_between_pages_resolve(page: Path) -> None:
+    for target in LINK.findall(page.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = page.parent / path if path else page
+        assert linked.is_file(), f"{page.name} links to {target}: no such page"
+        if anchor:
+            anchors = {anchor_of(heading) for heading in HEADING.findall(linked.read_text())}
+            assert anchor in anchors, f"{page.name} links to {target}: no such heading"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,15 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, ServerProcess
-
-FW = [sys.executable, "-m", "framework.cli"]
-
-
-def run_fw(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([*FW, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=60)
+from tests.support import ServerProcess, run_fw
 
 
 def post_json(url: str, payload: dict) -> dict:

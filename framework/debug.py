@@ -1,0 +1,105 @@
+"""What ``fw debug:routes``, ``fw debug:di`` and ``fw debug:config`` print: the app's own
+declarations as aligned tables, read from the App without building any service."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from framework.app import App
+from framework.di.container import Declaration
+from framework.di.provider import token_name
+from framework.http import routes_of
+from framework.rpc.actions import actions_of, controller_name
+from framework.rpc.endpoint import RPC_PATH
+
+Table = tuple[tuple[str, ...], list[tuple[str, ...]]]
+
+_SECRET_FIELD = re.compile(r"password|secret|token|api_?key", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+(?P<at>@)")
+_MAX_VALUE = 40
+
+
+def routes_table(app: App) -> Table:
+    """Every HTTP route, then every RPC action (method RPC, path ``<controller>.<action>``)."""
+    rows: list[tuple[str, ...]] = []
+    for controller in app.controllers:
+        for method, path, function in routes_of(controller):
+            rows.append((method, path, controller.__qualname__, function.__name__))
+    for controller in app.controllers:
+        rpc_name = controller_name(controller)
+        if rpc_name:
+            rows += [("RPC", f"{rpc_name}.{action}", controller.__qualname__, action)
+                     for action in actions_of(controller)]
+    return ("method", "path", "controller", "handler"), rows
+
+
+def routes_note(app: App) -> str:
+    """The line under the routes: where RPC is served, or that nothing is."""
+    if any(controller_name(c) and actions_of(c) for c in app.controllers):
+        return f"RPC actions are called over POST {RPC_PATH} and the WebSocket at GET {RPC_PATH}."
+    if not app.controllers:
+        return "No routes: the app's modules declare no controllers."
+    return ""
+
+
+def providers_table(app: App) -> Table:
+    """Every provider by module: scope, how it is built and from what, and who can see it."""
+    rows = [(module, token_name(declaration.token), declaration.scope,
+             "config" if is_config else _kind(declaration),
+             token_name(declaration.token) if is_config else _built_from(declaration), visibility)
+            for module, declaration, visibility, is_config in app.provider_table()]
+    return ("module", "provider", "scope", "kind", "from", "visibility"), rows
+
+
+def config_table(app: App) -> Table:
+    """Every config value and where it came from; passwords and secrets are masked."""
+    rows = [(module, name, _shown_value(name, value),
+             source + (f" {variable}" if variable else ""))
+            for module, name, value, source, variable in app.config_sources()]
+    return ("module", "field", "value", "source"), rows
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart, widths fitted to the longest cell."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in (header, *rows)]
+
+
+def _kind(declaration: Declaration) -> str:
+    spec = declaration.spec
+    if spec.kind != "factory":
+        return spec.kind
+    if inspect.isasyncgenfunction(spec.target):
+        return "async resource"
+    if inspect.iscoroutinefunction(spec.target):
+        return "async factory"
+    return "resource" if inspect.isgeneratorfunction(spec.target) else "factory"
+
+
+def _built_from(declaration: Declaration) -> str:
+    spec = declaration.spec
+    if spec.kind == "class":
+        return spec.target.__qualname__
+    if spec.kind == "factory":
+        return f"{getattr(spec.target, '__qualname__', token_name(spec.target))}()"
+    value = spec.target
+    if type(value).__repr__ is object.__repr__:
+        return f"{type(value).__qualname__}()"
+    return _shorten(repr(value))
+
+
+def _shown_value(name: str, value: Any) -> str:
+    if _SECRET_FIELD.search(name) and value:
+        return "'***'"
+    text = repr(value)
+    if isinstance(value, str):
+        text = _URL_PASSWORD.sub(r"\g<head>***\g<at>", text)
+    return _shorten(text)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_VALUE else text[:_MAX_VALUE - 3] + "..."
