@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +25,9 @@ from framework.app import App
 from framework.config import ConfigError, FrameworkConfig
 from framework.di.errors import DependencyError
 from framework.events import AppEvent, ListenerError, on_app_execute, on_app_shutdown
+
+if TYPE_CHECKING:
+    from framework.debug import Table
 
 _APP_ERRORS = (ConfigError, DependencyError, ListenerError)
 
@@ -254,7 +257,7 @@ def debug_routes(ctx: click.Context, app_spec: str | None) -> None:
 
 
 def _show_table(ctx: click.Context, app_spec: str | None, command: str,
-                table: Callable[[App], tuple[tuple[str, ...], list[tuple[str, ...]]]],
+                table: Callable[[App], Table],
                 note: Callable[[App], str] | None = None) -> None:
     """Print ``table(app)`` aligned (and ``note(app)`` under it) between the app events."""
     from framework.debug import format_table

@@ -89,10 +89,11 @@ def _built_from(declaration: Declaration) -> str:
     value = spec.target
     if type(value).__repr__ is object.__repr__:
         return f"{type(value).__qualname__}()"
-    return _shorten(repr(value))
+    return _shown_value(token_name(declaration.token), value)
 
 
 def _shown_value(name: str, value: Any) -> str:
+    """``repr(value)``, shortened; masked when ``name`` says secret or a URL holds a password."""
     if _SECRET_FIELD.search(name) and value:
         return "'***'"
     text = repr(value)

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,28 @@ def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
             return True
     except OSError:
         return False
+
+
+def run_in_fork(child: Callable[[], str]) -> str:
+    """Run ``child`` in a forked process; the text it returns. Fails unless the child exits 0.
+
+    The child leaves with ``os._exit``, so none of the parent's cleanup runs in it.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.write(write_end, child().encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        report = reader.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"the forked child failed: {report!r}"
+    return report
 
 
 def pid_alive(pid: int) -> bool:
@@ -155,3 +178,15 @@ class ServerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+@contextmanager
+def serving_with_marks(app: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """``app`` served from ``tmp_path``, up; its handlers leave files in ``server.marks``
+    (the folder named by FW_TEST_MARKS), for tests to wait for."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    with ServerProcess(app, cwd=tmp_path, env={"FW_TEST_MARKS": str(marks)}) as process:
+        process.wait_serving()
+        process.marks = marks
+        yield process

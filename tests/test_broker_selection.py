@@ -15,7 +15,6 @@ from framework.broker.pipe import PipeAdapter, attach_to_master
 from framework.broker.redis_adapter import RedisAdapter
 from framework.channel import Channel
 from framework.config import FrameworkConfig
-from tests.broker_support import detachable
 
 
 def test_one_process_gets_the_engine_its_broker_host_serves() -> None:
@@ -49,7 +48,7 @@ def _in_child(result: object) -> None:
         here, there = multiprocessing.Pipe()
         inherited = adapter_for_process(FrameworkConfig())
         fresh = inherited.engine.kv_get("parent") is None
-        attach_to_master(await Channel.open(detachable(here), "nobody"))
+        attach_to_master(await Channel.open(here, "nobody"))
         piped = adapter_for_process(FrameworkConfig())
         return [str(fresh), type(piped).__name__]
     asyncio.events._set_running_loop(None)

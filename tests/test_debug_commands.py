@@ -112,7 +112,8 @@ class StoreModule(Module):
                  provide(Cache, use_factory=make_cache), provide(Feed, use_factory=open_feed),
                  provide(Settings, use_factory=load_settings, scope="transient"),
                  provide(Stamp, scope="transient"), provide(Visit, scope="request"),
-                 provide("motto", use_value="keep shipping")]
+                 provide("motto", use_value="keep shipping"),
+                 provide("api_token", use_value="s3cret")]
     controllers = [ItemsController, ItemsRpc]
     exports = [Repo]
 
@@ -232,6 +233,7 @@ def test_providers_of_every_scope_and_kind(shop: Path) -> None:
         {**row, "provider": "Stamp", "scope": "transient", "kind": "class", "from": "Stamp"},
         {**row, "provider": "Visit", "scope": "request", "kind": "class", "from": "Visit"},
         {**row, "provider": "'motto'", "kind": "value", "from": "'keep shipping'"},
+        {**row, "provider": "'api_token'", "kind": "value", "from": "'***'"},
         {**row, "provider": "ItemsController", "scope": "request", "kind": "class",
          "from": "ItemsController"},
         {**row, "provider": "ItemsRpc", "scope": "request", "kind": "class", "from": "ItemsRpc"},

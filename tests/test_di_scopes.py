@@ -7,6 +7,7 @@ import pytest
 
 from framework import App, Module, provide
 from framework.di.errors import ScopeError
+from tests.support import run_in_fork
 
 
 class Session:
@@ -136,21 +137,12 @@ def test_a_singleton_cannot_hold_a_request_scoped_service() -> None:
 def test_a_singleton_is_rebuilt_in_a_forked_child() -> None:
     app = App(providers=[Clock])
     parent_clock = app.get(Clock)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report what it resolves, then leave without cleanup
-        try:
-            child_clock = app.get(Clock)
-            report = f"{id(child_clock) != id(parent_clock)} {child_clock is app.get(Clock)}"
-            os.write(write_end, report.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as reader:
-        report = reader.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert report == "True True"
+
+    def in_child() -> str:  # report what the child resolves
+        child_clock = app.get(Clock)
+        return f"{id(child_clock) != id(parent_clock)} {child_clock is app.get(Clock)}"
+
+    assert run_in_fork(in_child) == "True True"
     assert app.get(Clock) is parent_clock
 
 
@@ -163,20 +155,13 @@ def test_a_resource_built_before_fork_is_rebuilt_in_the_child_and_not_closed_the
 
     app = App(providers=[provide(Session, use_factory=open_session)])
     parent_session = app.get(Session)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            fresh = app.get(Session) is not parent_session
-            asyncio.run(app.shutdown())
-            os.write(write_end, f"{fresh} {closed_in == [os.getpid()]}".encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as reader:
-        report = reader.read()
-    os.waitpid(pid, 0)
-    assert report == "True True"
+
+    def in_child() -> str:
+        fresh = app.get(Session) is not parent_session
+        asyncio.run(app.shutdown())
+        return f"{fresh} {closed_in == [os.getpid()]}"
+
+    assert run_in_fork(in_child) == "True True"
     assert closed_in == []
     asyncio.run(app.shutdown())
     assert closed_in == [os.getpid()]

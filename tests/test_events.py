@@ -14,6 +14,7 @@ from framework.events import (
     on_server_shutdown,
     on_server_worker_bootstrap,
 )
+from tests.support import run_in_fork
 
 calls: list[str] = []
 
@@ -159,17 +160,10 @@ def test_a_forked_child_builds_its_own_listener_instances() -> None:
 
     app = App(listeners=[PerProcess])
     asyncio.run(app.dispatch(on_server_bootstrap))
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            asyncio.run(app.dispatch(on_server_bootstrap))
-            os.write(write_end, str(built_in == [os.getppid(), os.getpid()]).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as reader:
-        report = reader.read()
-    os.waitpid(pid, 0)
-    assert report == "True"
+
+    def in_child() -> str:
+        asyncio.run(app.dispatch(on_server_bootstrap))
+        return str(built_in == [os.getppid(), os.getpid()])
+
+    assert run_in_fork(in_child) == "True"
     assert built_in == [os.getpid()]

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from framework import App, FrameworkModule, Module, http, provide
-from tests.support import ServerProcess, wait_for
+from tests.support import ServerProcess, serving_with_marks, wait_for
 
 # -- the served app ----------------------------------------------------------------------------
 
@@ -150,12 +150,7 @@ quiet_app = App(imports=[FrameworkModule(access_log=False), UserModule()])
 
 @pytest.fixture
 def server(tmp_path: Path):
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    with ServerProcess("tests.test_http_server:app", cwd=tmp_path,
-                       env={"FW_TEST_MARKS": str(marks)}) as process:
-        process.wait_serving()
-        process.marks = marks
+    with serving_with_marks("tests.test_http_server:app", tmp_path) as process:
         yield process
 
 

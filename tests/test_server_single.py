@@ -21,7 +21,7 @@ from framework.events import (
     on_server_main_shutdown,
     on_server_shutdown,
 )
-from tests.support import ServerProcess, free_port, port_accepts, wait_for
+from tests.support import ServerProcess, free_port, port_accepts, serving_with_marks, wait_for
 from tests.test_http_server import UserModule, say
 
 LIFECYCLE = [on_server_bootstrap, on_server_main_bootstrap, on_server_bootstrap_done,
@@ -84,12 +84,7 @@ failing_app = App(imports=[FrameworkModule(), UserModule(), FailingModule()])
 
 @pytest.fixture
 def server(tmp_path: Path):
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    with ServerProcess("tests.test_server_single:app", cwd=tmp_path,
-                       env={"FW_TEST_MARKS": str(marks)}) as process:
-        process.wait_serving()
-        process.marks = marks
+    with serving_with_marks("tests.test_server_single:app", tmp_path) as process:
         yield process
 
 
