@@ -123,7 +123,8 @@ class RedisAdapter(BrokerAdapter):
                 found, remaining = await pipe.execute()
             if found is not None:
                 payload = found.decode()
-                ttl = remaining / 1000 if remaining > 0 else None
+                # PTTL -1: no expiry; -2: the entry expired between GET and PTTL (keep no copy)
+                ttl = None if remaining == -1 else max(remaining, 0) / 1000
         finally:
             self.near.end_read(key, read, payload, ttl)
         return payload
