@@ -14,24 +14,20 @@ repository's root:
 
 from __future__ import annotations
 
+import argparse
+import os
+import re
+import signal
+import subprocess
 import sys
-from pathlib import Path
+import threading
+import time
+import urllib.request
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import psutil
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-
-import psutil  # noqa: E402
-
-from bench.http import REPO, _free_port  # noqa: E402
-from framework.server.slots import STABLE_AFTER  # noqa: E402
+from bench.servers import REPO, bench_env, free_port
+from framework.server.slots import STABLE_AFTER
 
 START_TARGET = 1.5
 RESTART_TARGET = 0.5
@@ -40,17 +36,17 @@ SERVING = re.compile(r"worker (\d+) \(pid (\d+)\) serving")
 
 
 class Server:
-    """``fw server:start`` of bench/http.py's app; every log line with the time it was read."""
+    """``fw server:start`` of bench/apps.py's app; every log line with the time it was read."""
 
     def __init__(self, workers: int) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.lines: list[tuple[float, str]] = []
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "framework.cli", "server:start", "--app", "bench.http:app",
+            [sys.executable, "-m", "framework.cli", "server:start", "--app", "bench.apps:app",
              "--port", str(self.port), "--workers", str(workers)],
             cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)})
+            env=bench_env())
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -113,7 +109,7 @@ def main() -> int:
         (f"memory: USS per worker (largest of {len(uss)})", f"{worst_uss:.1f} MiB",
          f"< {USS_TARGET_MIB:g} MiB", worst_uss < USS_TARGET_MIB),
     ]
-    print(f"fw server:start --workers {args.workers}, bench/http.py's app")
+    print(f"fw server:start --workers {args.workers}, bench/apps.py's app")
     print(f"{'measure':<46}{'value':>11}{'target':>12}")
     for name, value, target, met in rows:
         print(f"{name:<46}{value:>11}{target:>12}  {'ok' if met else 'MISSED'}")
