@@ -1,6 +1,7 @@
 """The same endpoint in every framework the HTTP benchmarks compare: GET /hello -> JSON.
 
-``app`` is fw's (one injected service); the others are built lazily, only in the server
+``app`` is fw's (one injected service; ``app_reuse_port`` the same with reuse_port=True);
+the others are built lazily, only in the server
 process that imports them (``bench.apps:aiohttp_app`` and so on).
 """
 
@@ -32,6 +33,9 @@ class HelloModule(Module):
 
 
 app = App(imports=[FrameworkModule(access_log=False), HelloModule()], name="bench")
+# Each worker with its own SO_REUSEPORT socket: the kernel spreads connections evenly.
+app_reuse_port = App(imports=[FrameworkModule(access_log=False, reuse_port=True),
+                              HelloModule()], name="bench")
 
 
 def __getattr__(name: str) -> Any:

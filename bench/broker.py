@@ -1,7 +1,7 @@
 """Broker benchmark: kv.increment through the pipe adapter, the Redis adapter and plain
 redis-py; near-cache hits; bus publish-to-delivery latency to subscribers in 4 processes.
 
-    python bench/broker.py [--ops 20000] [--runs 3]
+    python -m bench.broker [--ops 20000] [--runs 3]
 
 Starts its own redis-server on a free port (stopped at the end). The pipe figures come from
 a forked child process talking to a BrokerHost in this process, as a worker talks to its
@@ -18,22 +18,15 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import redis
 import redis.asyncio as aioredis
 
-# Run as a script, this directory comes first on sys.path, where bench/http.py would shadow
-# the standard library's http: put the repository there instead.
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [str(BENCH.parent)] + [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-
-from framework.broker.redis_adapter import RedisAdapter  # noqa: E402
-from tests.broker_support import ChildContext, Facades, run_children  # noqa: E402
+from framework.broker.redis_adapter import RedisAdapter
+from tests.broker_support import ChildContext, Facades, run_children
 
 IN_FLIGHT = 64
 LATENCY_MESSAGES = 2000

@@ -7,7 +7,8 @@ installed) with the same connections and duration:
    without access logs. Target: fw at least 0.85 of aiohttp's requests/s.
 2. two worker processes: ``fw server:start --workers 2`` against gunicorn with aiohttp's
    GunicornUVLoopWebWorker, uvicorn ``--workers 2`` with Starlette, and Sanic with 2
-   workers. Target: fw at least gunicorn+aiohttp's requests/s.
+   workers; fw both with its default shared socket and with reuse_port=True (a socket per
+   worker, which the kernel balances). Target: fw at least gunicorn+aiohttp's requests/s.
 
 Servers are measured in turn, each round in the other order so that drift hits every row,
 and each row keeps its best round: with the client on the same machine, which worker takes
@@ -34,9 +35,9 @@ Command = Callable[[int], list[str]]
 PYTHON = sys.executable
 
 
-def fw_command(workers: int) -> Command:
+def fw_command(workers: int, app: str = "app") -> Command:
     return lambda port: [PYTHON, "-m", "framework.cli", "server:start", "--app",
-                         "bench.apps:app", "--port", str(port), "--workers", str(workers)]
+                         f"bench.apps:{app}", "--port", str(port), "--workers", str(workers)]
 
 
 ONE_PROCESS: dict[str, Command] = {
@@ -46,6 +47,7 @@ ONE_PROCESS: dict[str, Command] = {
 }
 TWO_WORKERS: dict[str, Command] = {
     "fw (--workers 2)": fw_command(2),
+    "fw (--workers 2, reuse_port)": fw_command(2, "app_reuse_port"),
     "gunicorn + aiohttp": lambda port: [
         PYTHON, "-m", "gunicorn", "bench.apps:aiohttp_app", "--workers", "2",
         "--bind", f"127.0.0.1:{port}", "--worker-class", "aiohttp.worker.GunicornUVLoopWebWorker",
@@ -89,17 +91,18 @@ def best_of_rounds(servers: dict[str, Command], args: argparse.Namespace
 
 
 def print_table(title: str, results: dict[str, LoadResult], baseline: str) -> float:
-    """Print the rows with their ratio to ``baseline``; returns fw's ratio."""
+    """Print the rows with their ratio to ``baseline``; returns fw's best ratio."""
     reference = results[baseline].requests_per_second
     print(title)
-    print(f"| {'server':<24}| {'req/s':>8} | {'p99 ms':>7} | {'errors':>6} | "
+    print(f"| {'server':<30}| {'req/s':>8} | {'p99 ms':>7} | {'errors':>6} | "
           f"{'ratio':>6} |")
-    print(f"|{'-' * 25}|{'-' * 9}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|")
+    print(f"|{'-' * 31}|{'-' * 9}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|")
     for name, result in results.items():
-        print(f"| {name:<24}| {result.requests_per_second:>8.0f} | {result.p99_ms:>7.2f} | "
+        print(f"| {name:<30}| {result.requests_per_second:>8.0f} | {result.p99_ms:>7.2f} | "
               f"{result.errors:>6} | {result.requests_per_second / reference:>6.2f} |")
-    fw = next(result for name, result in results.items() if name.startswith("fw"))
-    return fw.requests_per_second / reference
+    fw = max(result.requests_per_second for name, result in results.items()
+             if name.startswith("fw"))
+    return fw / reference
 
 
 def main() -> int:
@@ -125,7 +128,7 @@ def main() -> int:
                                 "gunicorn + aiohttp")
     print()
     checks = [("fw / plain aiohttp, one process", single_ratio, 0.85),
-              ("fw / gunicorn + aiohttp, two workers", workers_ratio, 1.0)]
+              ("best fw row / gunicorn + aiohttp, two workers", workers_ratio, 1.0)]
     for label, ratio, target in checks:
         verdict = "meets" if ratio >= target else "MISSES"
         print(f"{label} = {ratio:.2f} ({verdict} the target: at least {target:.2f})")
