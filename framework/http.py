@@ -15,10 +15,12 @@ import traceback
 import typing
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.web_response import MAX_SYNC_CHUNK_SIZE
+from multidict import CIMultiDict
 
 from framework.convert import (
     InvalidInput,
@@ -213,15 +215,31 @@ class BindingPlan:
 
 # -- handlers and responses ------------------------------------------------------------------
 
+_JSON_HEADERS = CIMultiDict({hdrs.CONTENT_TYPE: "application/json"})
+
+
+class JsonResponse(web.Response):
+    """``web.Response(body=body, status=status, content_type="application/json")``, built
+    without parsing those arguments again: fw answers most requests with one.
+    """
+
+    def __init__(self, body: bytes, status: int = 200) -> None:
+        # what Response.__init__ sets for a bytes body, with the headers copied ready-made
+        web.StreamResponse.__init__(self, status=status, _real_headers=_JSON_HEADERS.copy())
+        self._body = body
+        self._zlib_executor_size = MAX_SYNC_CHUNK_SIZE
+        self._zlib_executor = None
+
+
 def to_response(result: Any) -> web.StreamResponse:
     """dict, list, dataclass -> JSON; str -> text; None -> 204; an aiohttp response as is."""
-    if isinstance(result, web.StreamResponse):
-        return result
     if isinstance(result, str):
         return web.Response(text=result)
     if result is None:
         return web.Response(status=204)
-    return web.Response(body=orjson.dumps(result), content_type="application/json")
+    if not isinstance(result, (dict, list)) and isinstance(result, web.StreamResponse):
+        return result
+    return JsonResponse(orjson.dumps(result))
 
 
 def make_handler(app: Any, controller: type, func: Callable, path: str) -> Handler:
@@ -249,35 +267,23 @@ def make_handler(app: Any, controller: type, func: Callable, path: str) -> Handl
     return handle
 
 
-def add_routes(router: web.UrlDispatcher, app: Any, controllers: list[type],
-               wrap: Callable[[Handler], Handler]) -> None:
-    """Register every route of ``controllers``, each handler passed through ``wrap``."""
+class RouteTable(Protocol):
+    """Where routes are registered: the server's router."""
+
+    def add_route(self, method: str, path: str, handler: Handler) -> None: ...
+
+
+def add_routes(router: RouteTable, app: Any, controllers: list[type]) -> None:
+    """Register every route of ``controllers`` on ``router``."""
     for controller in controllers:
         for method, path, func in routes_of(controller):
-            router.add_route(method, path, wrap(make_handler(app, controller, func, path)))
-
-
-def add_fallback(router: web.UrlDispatcher, wrap: Callable[[Handler], Handler]) -> None:
-    """Last route: fw's JSON 404, or 405 with Allow when another method has the path.
-
-    A route rather than a middleware, so that requests that do match pay nothing for it.
-    """
-    resources = list(router.resources())
-
-    async def no_route(request: web.Request) -> web.StreamResponse:
-        allowed: set[str] = set()
-        for resource in resources:
-            allowed |= (await resource.resolve(request))[1]
-        if allowed:
-            raise web.HTTPMethodNotAllowed(request.method, allowed)
-        raise web.HTTPNotFound(text=f"no route for {request.method} {request.path}")
-    router.add_route("*", "/{path:.*}", wrap(no_route))
+            router.add_route(method, path, make_handler(app, controller, func, path))
 
 
 def error_response(status: int, detail: str, **extra: Any) -> web.Response:
     """The JSON body of every error fw answers: status, error (reason), detail, extras."""
     body = {"status": status, "error": HTTPStatus(status).phrase, "detail": detail, **extra}
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+    return JsonResponse(orjson.dumps(body), status)
 
 
 def response_for_error(request: web.Request, error: Exception, debug: bool,

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from framework.http import Handler, error_response
+from framework.http import RouteTable, error_response
 from framework.rpc.dispatcher import RpcDispatcher
 
 logger = logging.getLogger("framework.rpc")
@@ -28,9 +27,9 @@ class RpcEndpoint:
         self.max_message_size = max_message_size
         self._sockets: dict[web.WebSocketResponse, set[asyncio.Task]] = {}
 
-    def add_routes(self, router: web.UrlDispatcher, wrap: Callable[[Handler], Handler]) -> None:
-        router.add_post(RPC_PATH, wrap(self.handle_post))
-        router.add_get(RPC_PATH, wrap(self.handle_websocket), allow_head=False)
+    def add_routes(self, router: RouteTable) -> None:
+        router.add_route("POST", RPC_PATH, self.handle_post)
+        router.add_route("GET", RPC_PATH, self.handle_websocket)
 
     async def handle_post(self, request: web.Request) -> web.Response:
         answer = await self.dispatcher.handle(await request.read())

@@ -34,7 +34,8 @@ def start_server(app: Any, *, host: str | None = None, port: int | None = None,
         except BindError as error:
             return _cannot_listen(error)
     try:
-        sock = bind_socket(config.host, config.port, config.reuse_port)
+        sock = bind_socket(config.host, config.port, config.reuse_port,
+                           listen=not config.reuse_port)
     except BindError as error:
         return _cannot_listen(error)
     from framework.server.master import run_master

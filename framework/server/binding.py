@@ -22,8 +22,14 @@ class BindError(OSError):
     """The server cannot listen on host:port; the message is the one line a user sees."""
 
 
-def bind_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
-    """A non-blocking TCP socket bound to ``host:port`` and listening."""
+def bind_socket(host: str, port: int, reuse_port: bool = False,
+                listen: bool = True) -> socket.socket:
+    """A non-blocking TCP socket bound to ``host:port``, listening unless ``listen`` is False.
+
+    A master whose workers bind their own SO_REUSEPORT sockets binds without listening: the
+    port is checked (and a port 0 chosen) while no connection can land on a socket that
+    nobody accepts from.
+    """
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -36,7 +42,8 @@ def bind_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-        sock.listen(BACKLOG)
+        if listen:
+            sock.listen(BACKLOG)
     except OSError as error:
         sock.close()
         reason = _REASONS.get(error.errno, error.strerror or str(error))

@@ -116,8 +116,8 @@ class Arbiter:
         supervisor_registry.watch(self.workers)
         address = socket_url(self.sock)
         if self.config.reuse_port:
-            # Each worker binds its own SO_REUSEPORT socket; a listening socket kept here
-            # would take its share of connections and never accept them.
+            # Each worker binds its own SO_REUSEPORT socket; the master's was bound without
+            # listening, only to check the port (and choose it, for port 0).
             self.config = dataclasses.replace(self.config, port=self.sock.getsockname()[1])
             self.sock.close()
             self.sock = None

@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
+from functools import partial, update_wrapper
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from framework import http
 from framework.rpc.dispatcher import RpcDispatcher
 from framework.rpc.endpoint import RpcEndpoint
+from framework.server.router import Router
 
 logger = logging.getLogger("framework.server")
 
@@ -26,7 +29,12 @@ access_logger = logging.getLogger("framework.access")
 
 
 class HttpServer:
-    """Serves ``app``'s HTTP controllers and ``/rpc``; counts requests served and in flight."""
+    """Serves ``app``'s HTTP controllers and ``/rpc``; counts requests served and in flight.
+
+    aiohttp's low-level ``web.Server`` calls ``_serve`` for every request: fw's own router
+    finds the handler, so a request pays for no Application dispatch, and for no middleware
+    chain unless the app's modules declare middlewares.
+    """
 
     def __init__(self, app: Any, config: Any) -> None:
         self.app = app
@@ -34,58 +42,81 @@ class HttpServer:
         self.in_flight = 0
         self._server: web.Server | None = None
         self._site: web.SockSite | None = None
-        # Errors are answered by each handler's guard, not by a middleware, so that a
-        # request pays for no middleware chain unless the app's modules declare some.
-        middlewares = [self._json_errors, *app.middlewares] if app.middlewares else []
-        self.web_app = web.Application(client_max_size=config.max_body_size,
-                                       middlewares=middlewares)
-        router = self.web_app.router
+        self._runner: web.ServerRunner | None = None
+        # request.app, as aiohttp handlers and middlewares know it; routing is the router's
+        self.web_app = web.Application(client_max_size=config.max_body_size)
+        self.router = Router(self.web_app, self._with_middlewares(list(app.middlewares)))
         controllers = list(app.controllers)
-        http.add_routes(router, app, controllers, self._guard)
+        http.add_routes(self.router, app, controllers)
         self.rpc: RpcEndpoint | None = None
         dispatcher = RpcDispatcher(app, controllers)
         if dispatcher.actions:
             self.rpc = RpcEndpoint(dispatcher, config.max_body_size)
-            self.rpc.add_routes(router, self._guard)
-        http.add_fallback(router, self._guard)
-        self._runner = web.AppRunner(
-            self.web_app, handle_signals=False,
-            access_log=access_logger if config.access_log else None,
-            access_log_format=ACCESS_LOG_FORMAT,
-            shutdown_timeout=config.graceful_shutdown_timeout)
+            self.rpc.add_routes(self.router)
 
     @property
     def requests_served(self) -> int:
         return self._server.requests_count if self._server is not None else 0
 
-    def _guard(self, handler: http.Handler) -> http.Handler:
-        """``handler`` counted in flight, any error turned into fw's JSON answer."""
+    def _with_middlewares(self, middlewares: list) -> Callable[[http.Handler], http.Handler]:
+        """How each route's handler is wrapped: the modules' middlewares, first outermost.
+
+        Inside them, the handler's errors are already fw's JSON answer, so middlewares see
+        (and may decorate) the response; what they raise is answered by ``_serve``.
+        """
+        for middleware in middlewares:
+            if getattr(middleware, "__middleware_version__", None) != 1:
+                raise TypeError(f"middleware {middleware!r} is an old-style aiohttp middleware "
+                                "factory: decorate it with @aiohttp.web.middleware")
+
+        def wrap(handler: http.Handler) -> http.Handler:
+            if not middlewares:
+                return handler
+            handler = self._answering_errors(handler)
+            for middleware in reversed(middlewares):
+                handler = update_wrapper(partial(middleware, handler=handler), handler)
+            return handler
+        return wrap
+
+    def _answering_errors(self, handler: http.Handler) -> http.Handler:
+        """``handler`` with any error turned into fw's JSON answer."""
         debug, max_body_size = self.config.debug, self.config.max_body_size
 
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            self.in_flight += 1
+        async def answering_errors(request: web.Request) -> web.StreamResponse:
             try:
                 return await handler(request)
             except Exception as error:
                 return http.response_for_error(request, error, debug, max_body_size)
-            finally:
-                self.in_flight -= 1
-        return guarded
+        return update_wrapper(answering_errors, handler)
 
-    @web.middleware
-    async def _json_errors(self, request: web.Request,
-                           handler: http.Handler) -> web.StreamResponse:
-        """Outside the app's own middlewares: their errors get fw's JSON answer too."""
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        """One request: route it, answer ``Expect``, run its handler; errors become JSON."""
+        handler = self.router.resolve(request)
+        if request.headers.get(hdrs.EXPECT):
+            response = await request.match_info.expect_handler(request)
+            await request.writer.drain()
+            if response is not None:
+                return response
+        self.in_flight += 1
         try:
             return await handler(request)
         except Exception as error:
             return http.response_for_error(request, error, self.config.debug,
                                            self.config.max_body_size)
+        finally:
+            self.in_flight -= 1
 
     async def start(self, sock: socket.socket) -> None:
         """Serve on ``sock``, a bound and listening socket."""
+        make_request = partial(web.Request, loop=asyncio.get_running_loop(),
+                               client_max_size=self.config.max_body_size)
+        self._server = web.Server(
+            self._serve, request_factory=make_request,
+            access_log=access_logger if self.config.access_log else None,
+            access_log_format=ACCESS_LOG_FORMAT)
+        self._runner = web.ServerRunner(self._server, handle_signals=False,
+                                        shutdown_timeout=self.config.graceful_shutdown_timeout)
         await self._runner.setup()
-        self._server = self._runner.server
         self._site = web.SockSite(self._runner, sock)
         await self._site.start()
 
@@ -113,4 +144,5 @@ class HttpServer:
             for result in results:
                 if isinstance(result, Exception) and not isinstance(result, TimeoutError):
                     logger.error("draining failed: %r", result)
-        await self._runner.cleanup()
+        if self._runner is not None:
+            await self._runner.cleanup()

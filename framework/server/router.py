@@ -1,0 +1,109 @@
+"""Route resolution for HttpServer: a dict for static paths, compiled patterns for dynamic ones.
+
+A request's path is looked up among the static paths first, then matched against the dynamic
+patterns in the order they were added (aiohttp's ``{name}`` and ``{name:regex}`` syntax). A
+path that matches no route for the request's method gets the no-route handler, which raises
+405 (with the methods the path allows) or 404. Each match is an aiohttp UrlMappingMatchInfo,
+so ``request.match_info`` and ``request.app`` work as on an aiohttp Application; a static
+route's is built once and shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from re import Pattern
+
+from aiohttp import hdrs, web
+
+from framework.http import Handler
+
+_ANY = hdrs.METH_ANY
+_Wrap = Callable[[Handler], Handler]
+
+
+def _unquote(value: str) -> str:
+    """A path parameter as aiohttp gives it: the match is on the path with %2F kept quoted."""
+    if "%" not in value:
+        return value
+    return value.replace("%2F", "/").replace("%25", "%")
+
+
+class Router:
+    """``add_route(method, path, handler)`` once; ``resolve(request)`` per request."""
+
+    def __init__(self, web_app: web.Application, wrap: _Wrap) -> None:
+        self._web_app = web_app
+        self._wrap = wrap
+        self._static: dict[str, dict[str, tuple[Handler, web.UrlMappingMatchInfo]]] = {}
+        self._dynamic: list[tuple[Pattern[str], dict[str, tuple[Handler, web.ResourceRoute]]]] = []
+        fallback = web.DynamicResource("/{path:.*}")
+        self._no_route = wrap(self._answer_no_route)
+        self._no_route_info = self._match_info({}, web.ResourceRoute(_ANY, self._no_route,
+                                                                     fallback))
+
+    def add_route(self, method: str, path: str, handler: Handler) -> None:
+        """Serve ``handler`` (passed through the router's wrap) at ``method path``."""
+        method = method.upper()
+        if "{" in path or "}" in path:
+            dynamic = web.DynamicResource(path)
+            pattern = dynamic.get_info()["pattern"]
+            routes = next((r for p, r in self._dynamic if p.pattern == pattern.pattern), None)
+            if routes is None:
+                routes = {}
+                self._dynamic.append((pattern, routes))
+            self._check_new(routes, method, path)
+            wrapped = self._wrap(handler)
+            routes[method] = (wrapped, web.ResourceRoute(method, wrapped, dynamic))
+            return
+        plain = web.PlainResource(path)
+        static = self._static.setdefault(plain.canonical, {})
+        self._check_new(static, method, path)
+        wrapped = self._wrap(handler)
+        static[method] = (wrapped, self._match_info({}, web.ResourceRoute(method, wrapped, plain)))
+
+    @staticmethod
+    def _check_new(routes: dict, method: str, path: str) -> None:
+        if method in routes:
+            raise RuntimeError(f"two routes for {method} {path}: one handler per method and path")
+
+    def _match_info(self, match: dict[str, str], route: web.ResourceRoute
+                    ) -> web.UrlMappingMatchInfo:
+        info = web.UrlMappingMatchInfo(match, route)
+        info.add_app(self._web_app)
+        info.freeze()
+        return info
+
+    def resolve(self, request: web.Request) -> Handler:
+        """The handler for ``request``; sets its match_info (the no-route handler if none)."""
+        path = request.rel_url.path_safe
+        method = request.method
+        routes = self._static.get(path)
+        if routes is not None:
+            found = routes.get(method) or routes.get(_ANY)
+            if found is not None:
+                request._match_info = found[1]
+                return found[0]
+        for pattern, routes in self._dynamic:
+            match = pattern.fullmatch(path)
+            if match is not None:
+                found = routes.get(method) or routes.get(_ANY)
+                if found is not None:
+                    params = {name: _unquote(value) for name, value in match.groupdict().items()}
+                    request._match_info = self._match_info(params, found[1])
+                    return found[0]
+        request._match_info = self._no_route_info
+        return self._no_route
+
+    def allowed_methods(self, path: str) -> set[str]:
+        """Every method some route serves at ``path`` (its percent-encoded form)."""
+        allowed = set(self._static.get(path, ()))
+        for pattern, routes in self._dynamic:
+            if pattern.fullmatch(path) is not None:
+                allowed |= routes.keys()
+        return allowed
+
+    async def _answer_no_route(self, request: web.Request) -> web.StreamResponse:
+        allowed = self.allowed_methods(request.rel_url.path_safe)
+        if allowed:
+            raise web.HTTPMethodNotAllowed(request.method, allowed)
+        raise web.HTTPNotFound(text=f"no route for {request.method} {request.path}")
