@@ -24,6 +24,7 @@ from framework.server.router import Router
 
 logger = logging.getLogger("framework.server")
 
+FIRST_REQUEST_GRACE = 1.0  # seconds a just-accepted connection gets to send its request
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
 access_logger = logging.getLogger("framework.access")
 
@@ -135,7 +136,7 @@ class HttpServer:
         await self.stop_accepting()
         server = self._server
         if server is not None:
-            await asyncio.sleep(0)  # let requests that just arrived start
+            await self._await_first_requests(server, min(timeout, FIRST_REQUEST_GRACE))
             server.pre_shutdown()
             closing = [server.shutdown(timeout)]
             if self.rpc is not None:
@@ -146,3 +147,14 @@ class HttpServer:
                     logger.error("draining failed: %r", result)
         if self._runner is not None:
             await self._runner.cleanup()
+
+    @staticmethod
+    async def _await_first_requests(server: web.Server, grace: float) -> None:
+        """Connections accepted just before the socket closed may not have sent their first
+        request yet: give them ``grace`` seconds, so a request on its way is served, not cut.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while (any(connection._request_count == 0 for connection in server.connections)
+               and loop.time() < deadline):
+            await asyncio.sleep(0.005)
