@@ -232,10 +232,7 @@ def test_a_request_longer_than_the_graceful_timeout_does_not_hold_the_master(
     with WorkerServer(tmp_path, 1, graceful_shutdown_timeout=1) as server:
         server.wait_serving()
         workers = server.wait_workers(1)
-        client = threading.Thread(target=lambda: _ignore_errors(server.port, "/slow?seconds=60"),
-                                  daemon=True)
-        client.start()
-        wait_for(lambda: server.record.of("slow_started"), message="slow request")
+        _start_endless_request(server)
 
         server.signal(signal.SIGTERM)
 
@@ -248,10 +245,7 @@ def test_a_second_sigterm_stops_at_once(tmp_path: Path) -> None:
     with WorkerServer(tmp_path, 2, graceful_shutdown_timeout=60) as server:
         server.wait_serving()
         workers = server.wait_workers(2)
-        client = threading.Thread(target=lambda: _ignore_errors(server.port, "/slow?seconds=60"),
-                                  daemon=True)
-        client.start()
-        wait_for(lambda: server.record.of("slow_started"), message="slow request")
+        _start_endless_request(server)
 
         server.signal(signal.SIGTERM)
         wait_for(lambda: "SIGTERM: stopping gracefully" in server.output(), message="stopping")
@@ -326,6 +320,13 @@ def test_reuse_port_and_auto_worker_count(tmp_path: Path) -> None:
         answers = {get(server.port, "/hello")[1]["pid"] for _ in range(100)}
         assert answers <= set(workers) and answers
         assert server.stop() == 0
+
+
+def _start_endless_request(server: WorkerServer) -> None:
+    """A request of a minute in a thread, returning once a worker has started it."""
+    threading.Thread(target=lambda: _ignore_errors(server.port, "/slow?seconds=60"),
+                     daemon=True).start()
+    wait_for(lambda: server.record.of("slow_started"), message="slow request")
 
 
 def _ignore_errors(port: int, path: str) -> None:
