@@ -43,6 +43,12 @@ class FrameworkConfig:
     max_body_size: int = 1048576
     access_log: bool = True
     debug: bool = False
+    # Limits that keep a worker alive under hostile or careless clients (docs/configuration.md)
+    keepalive_timeout: float = 5.0
+    header_read_timeout: float = 10.0
+    rpc_max_batch: int = 1000
+    rpc_max_in_flight: int = 64
+    broker_max_value_mb: float = 8.0
 
     def __post_init__(self) -> None:
         if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 0):
@@ -51,9 +57,15 @@ class FrameworkConfig:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"FrameworkConfig.port: expected 0..65535, got {self.port!r}")
         for name in ("graceful_shutdown_timeout", "worker_timeout", "max_requests",
-                     "max_requests_jitter", "max_memory_mb", "max_body_size"):
+                     "max_requests_jitter", "max_memory_mb", "max_body_size",
+                     "keepalive_timeout", "header_read_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"FrameworkConfig.{name}: expected a value >= 0, "
+                                  f"got {getattr(self, name)!r}")
+
+        for name in ("rpc_max_batch", "rpc_max_in_flight", "broker_max_value_mb"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"FrameworkConfig.{name}: expected a value > 0, "
                                   f"got {getattr(self, name)!r}")
 
     def worker_count(self) -> int:
