@@ -3,23 +3,44 @@
 Bus and near-copy invalidations on pub/sub, cache and key-values with SET PX, INCRBY and
 INCRBYFLOAT, locks with SET NX PX and an owner token released by a Lua check-and-delete,
 queues on streams with a consumer group (see redis_streams).
+
+Every connection has a connect and a read timeout (2 s and 5 s, or broker_url's own
+``socket_connect_timeout=`` and ``socket_timeout=``), so a dead or stalled Redis fails a call
+with BrokerUnavailable within them instead of hanging it; the pub/sub listener and the queue
+consumers keep retrying and carry on once Redis answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import parse_url
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from framework.broker.adapter import BrokerAdapter, JobHandler, Number, StopConsuming
 from framework.broker.near import NearCache
+from framework.broker.outage import REDIS_OUTAGES, BrokerUnavailable
 from framework.broker.redis_streams import StreamConsumer
+from framework.ratelimit import RateLimitedLog
 
 logger = logging.getLogger("framework.broker")
+
+CONNECT_TIMEOUT = 2.0
+READ_TIMEOUT = 5.0
+LISTEN_POLL = 1.0  # the listener's read timeout: silence on pub/sub is normal, not an outage
+RECONNECT_PAUSE = 0.5
+OUTAGE_LOG_INTERVAL = 5.0
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 RELEASE_IF_OWNER = """
 if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end
@@ -31,19 +52,60 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
+def public_address(url: str) -> str:
+    """``url`` without credentials and options: what logs and clients may be shown."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"
+
+
+def _connection_pool(url: str, max_connections: int) -> aioredis.BlockingConnectionPool:
+    """Connections with fw's timeouts unless the url sets its own; a call waits for a free
+    connection no longer than for an answer."""
+    read_timeout = parse_url(url).get("socket_timeout", READ_TIMEOUT)
+    return aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=read_timeout,
+        socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=READ_TIMEOUT)
+
+
+def _outage_is_unavailable(
+        call: Callable[Concatenate[RedisAdapter, P], Awaitable[T]],
+) -> Callable[Concatenate[RedisAdapter, P], Coroutine[Any, Any, T]]:
+    """``call``, raising BrokerUnavailable when Redis is down or silent past its timeouts."""
+    @functools.wraps(call)
+    async def checked(self: RedisAdapter, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            result = await call(self, *args, **kwargs)
+        except REDIS_OUTAGES as error:
+            raise self.unavailable(error) from error
+        if self.down:
+            self.down = False
+            logger.warning("Redis broker at %s answers again", self.address)
+        return result
+    return checked
+
+
 class RedisAdapter(BrokerAdapter):
     """Keys and channels live under ``namespace`` (default "fw"), so apps can share a Redis.
 
     ``claim_after``: seconds a job may stay unacked by a vanished consumer before another
-    takes it over. Calls beyond ``max_connections`` at once wait for a free connection.
+    takes it over. Calls beyond ``max_connections`` at once wait for a free connection, as
+    long as the read timeout at most.
     """
 
     def __init__(self, url: str, namespace: str = "fw", claim_after: float = 30.0,
                  max_connections: int = 64) -> None:
         super().__init__()
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections,
-                                                        timeout=None)
+        pool = _connection_pool(url, max_connections)
         self.client = aioredis.Redis.from_pool(pool)
+        self.address = public_address(url)
+        self.read_timeout: float | None = pool.connection_kwargs.get("socket_timeout")
+        self.outages = RateLimitedLog(logger, OUTAGE_LOG_INTERVAL)
+        self.down = False
         self._ns = namespace
         self._claim_after = claim_after
         self._invalidations = f"{namespace}:cache-invalidate"
@@ -51,8 +113,17 @@ class RedisAdapter(BrokerAdapter):
         self._pubsub: Any = None
         self._listener: asyncio.Task | None = None
         self._confirmations: dict[str, list[asyncio.Future]] = {}
+        self._confirmed: set[str] = set()
         self._release = self.client.register_script(RELEASE_IF_OWNER)
         self._consumers: list[StreamConsumer] = []
+
+    def unavailable(self, error: Exception) -> BrokerUnavailable:
+        """The error a call fails with while Redis is unreachable, logged once in a while."""
+        self.down = True
+        self.outages.warning(type(error).__name__, "Redis broker at %s is unavailable (%s); "
+                             "calls fail with BrokerUnavailable until it answers",
+                             self.address, error)
+        return BrokerUnavailable(self.address, str(error))
 
     # pub/sub: bus messages and invalidations arrive on one connection
 
@@ -61,58 +132,82 @@ class RedisAdapter(BrokerAdapter):
         if self._pubsub is None:
             self._pubsub = self.client.pubsub()
         confirmed = asyncio.get_running_loop().create_future()
-        self._confirmations.setdefault(channel, []).append(confirmed)
-        await self._pubsub.subscribe(channel)
-        if self._listener is None:
-            self._listener = asyncio.get_running_loop().create_task(self._listen())
-        await confirmed
+        waiting = self._confirmations.setdefault(channel, [])
+        waiting.append(confirmed)
+        try:
+            await self._pubsub.subscribe(channel)
+            if self._listener is None:
+                self._listener = asyncio.get_running_loop().create_task(self._listen())
+            await asyncio.wait_for(confirmed, self.read_timeout)
+        except TimeoutError:
+            raise RedisTimeoutError(f"Redis did not confirm SUBSCRIBE {channel} within "
+                                    f"{self.read_timeout}s") from None
+        finally:
+            if confirmed in waiting:
+                waiting.remove(confirmed)
+            if not waiting and self._confirmations.get(channel) is waiting:
+                del self._confirmations[channel]
 
     async def _listen(self) -> None:
-        prefix = f"{self._ns}:bus:"
+        """Hand out pub/sub messages; survives outages (redis-py subscribes again on reconnect).
+
+        Invalidations missed while the connection was down cannot be known: near copies go.
+        """
         while True:
             try:
-                message = await self._pubsub.get_message(timeout=None)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("Redis pub/sub connection failed; dropping near copies")
+                message = await self._pubsub.get_message(timeout=LISTEN_POLL)
+            except Exception as error:
+                self._confirmed.clear()
                 self.near.clear()
-                await asyncio.sleep(0.2)
+                self.outages.warning("pubsub", "Redis pub/sub at %s failed (%s); near copies "
+                                     "dropped, reconnecting", self.address, error)
+                await asyncio.sleep(RECONNECT_PAUSE)
                 continue
-            if message is None:
-                continue
-            channel = message["channel"].decode()
-            if message["type"] == "subscribe":
-                for future in self._confirmations.pop(channel, ()):
-                    if not future.done():
-                        future.set_result(None)
-            elif message["type"] == "message":
-                if channel == self._invalidations:
-                    self.near.invalidate(message["data"].decode())
-                elif channel.startswith(prefix):
-                    self.channels.deliver(channel[len(prefix):], message["data"].decode())
+            if message is not None:
+                self._take(message)
+
+    def _take(self, message: dict[str, Any]) -> None:
+        """One pub/sub message: a confirmed (un)subscription, an invalidation, a bus message."""
+        channel = message["channel"].decode()
+        if message["type"] == "subscribe":
+            self._confirmed.add(channel)
+            for future in self._confirmations.pop(channel, ()):
+                if not future.done():
+                    future.set_result(None)
+        elif message["type"] == "unsubscribe":
+            self._confirmed.discard(channel)
+        elif message["type"] == "message":
+            prefix = f"{self._ns}:bus:"
+            if channel == self._invalidations:
+                self.near.invalidate(message["data"].decode())
+            elif channel.startswith(prefix):
+                self.channels.deliver(channel[len(prefix):], message["data"].decode())
 
     # bus
 
+    @_outage_is_unavailable
     async def publish(self, channel: str, payload: str) -> None:
         await self.client.publish(f"{self._ns}:bus:{channel}", payload)
 
+    @_outage_is_unavailable
     async def _join(self, channel: str) -> None:
         await self._listen_to(f"{self._ns}:bus:{channel}")
 
+    @_outage_is_unavailable
     async def _leave(self, channel: str) -> None:
         await self._pubsub.unsubscribe(f"{self._ns}:bus:{channel}")
 
     # cache
 
+    @_outage_is_unavailable
     async def cache_get(self, key: str, fresh: bool = False) -> str | None:
         if not fresh:
             payload = self.near.get(key)
             if payload is not None:
                 return payload
-        if self._invalidations not in self._subscribed_channels():
+        if self._invalidations not in self._confirmed:
             async with self._membership:
-                if self._invalidations not in self._subscribed_channels():
+                if self._invalidations not in self._confirmed:
                     await self._listen_to(self._invalidations)
         read = self.near.begin_read()
         payload = ttl = None
@@ -129,12 +224,7 @@ class RedisAdapter(BrokerAdapter):
             self.near.end_read(key, read, payload, ttl)
         return payload
 
-    def _subscribed_channels(self) -> set[str]:
-        if self._pubsub is None:
-            return set()
-        return {name.decode() if isinstance(name, bytes) else name
-                for name in self._pubsub.channels} - set(self._confirmations)
-
+    @_outage_is_unavailable
     async def cache_set(self, key: str, payload: str, ttl: float | None) -> None:
         self.near.invalidate(key)
         async with self.client.pipeline(transaction=True) as pipe:
@@ -142,6 +232,7 @@ class RedisAdapter(BrokerAdapter):
             pipe.publish(self._invalidations, key)
             await pipe.execute()
 
+    @_outage_is_unavailable
     async def cache_delete(self, key: str) -> None:
         self.near.invalidate(key)
         async with self.client.pipeline(transaction=True) as pipe:
@@ -151,17 +242,21 @@ class RedisAdapter(BrokerAdapter):
 
     # key-values
 
+    @_outage_is_unavailable
     async def kv_get(self, key: str) -> str | None:
         found = await self.client.get(f"{self._ns}:kv:{key}")
         return None if found is None else found.decode()
 
+    @_outage_is_unavailable
     async def kv_set(self, key: str, payload: str, ttl: float | None) -> None:
         await self.client.set(f"{self._ns}:kv:{key}", payload,
                               px=None if ttl is None else _ms(ttl))
 
+    @_outage_is_unavailable
     async def kv_delete(self, key: str) -> None:
         await self.client.delete(f"{self._ns}:kv:{key}")
 
+    @_outage_is_unavailable
     async def kv_increment(self, key: str, by: Number) -> Number:
         name = f"{self._ns}:kv:{key}"
         try:
@@ -178,25 +273,31 @@ class RedisAdapter(BrokerAdapter):
 
     # locks
 
+    @_outage_is_unavailable
     async def lock_acquire(self, name: str, ttl: float) -> str | None:
         token = secrets.token_hex(8)
         taken = await self.client.set(f"{self._ns}:lock:{name}", token, nx=True, px=_ms(ttl))
         return token if taken else None
 
+    @_outage_is_unavailable
     async def lock_release(self, name: str, token: str) -> bool:
         return bool(await self._release(keys=[f"{self._ns}:lock:{name}"], args=[token]))
 
+    @_outage_is_unavailable
     async def lock_is_held(self, name: str) -> bool:
         return bool(await self.client.exists(f"{self._ns}:lock:{name}"))
 
     # queues
 
+    @_outage_is_unavailable
     async def produce(self, queue: str, payload: str) -> None:
         await self.client.xadd(f"{self._ns}:queue:{queue}", {"v": payload, "n": 0})
 
+    @_outage_is_unavailable
     async def consume(self, queue: str, handler: JobHandler, max_parallel: int) -> StopConsuming:
         consumer = StreamConsumer(self.client, f"{self._ns}:queue:{queue}", queue, handler,
-                                  max_parallel, self._claim_after)
+                                  max_parallel, self._claim_after, self.read_timeout,
+                                  self.outages)
         await consumer.start()
         self._consumers.append(consumer)
 

@@ -4,6 +4,9 @@ Jobs are read with XREADGROUP; a finished job is acked and deleted; a failed one
 again (attempt + 1) and acked in one transaction. Jobs left pending by a dead consumer are
 taken over with XAUTOCLAIM once idle for ``claim_after`` seconds; a consumer keeps its own
 running jobs fresh with XCLAIM so they are not taken from it while they run.
+
+While Redis is unreachable the consumer keeps trying (one log line per few seconds); a job
+whose outcome could not be recorded stays pending and is delivered again.
 """
 
 from __future__ import annotations
@@ -19,11 +22,21 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from framework.broker.adapter import JobHandler, retry_delay
+from framework.broker.outage import REDIS_OUTAGES
+from framework.ratelimit import RateLimitedLog
 
 logger = logging.getLogger("framework.broker")
 
 GROUP = "fw"
 READ_BLOCK_MS = 100
+RETRY_PAUSE = 0.5
+
+
+def read_block_ms(read_timeout: float | None) -> int:
+    """How long XREADGROUP may block: well inside the connection's read timeout."""
+    if read_timeout is None:
+        return READ_BLOCK_MS
+    return max(1, min(READ_BLOCK_MS, int(read_timeout * 500)))
 
 
 async def ensure_group(client: aioredis.Redis, stream: str) -> None:
@@ -37,8 +50,11 @@ async def ensure_group(client: aioredis.Redis, stream: str) -> None:
 
 class StreamConsumer:
     def __init__(self, client: aioredis.Redis, stream: str, queue: str, handler: JobHandler,
-                 max_parallel: int, claim_after: float) -> None:
+                 max_parallel: int, claim_after: float, read_timeout: float | None,
+                 outages: RateLimitedLog) -> None:
         self._client = client
+        self._block_ms = read_block_ms(read_timeout)
+        self._outages = outages
         self._stream = stream
         self._queue = queue
         self._handler = handler
@@ -62,8 +78,8 @@ class StreamConsumer:
             await asyncio.wait(list(self._running.values()))
         try:
             await self._client.xgroup_delconsumer(self._stream, GROUP, self._name)
-        except ResponseError:
-            pass
+        except (ResponseError, *REDIS_OUTAGES):
+            pass  # Redis forgets the consumer when it dies with it; else XAUTOCLAIM copes
 
     async def _take_jobs(self) -> None:
         next_claim = 0.0
@@ -72,7 +88,7 @@ class StreamConsumer:
                 free = self._slots - len(self._running)
                 if free <= 0:
                     await asyncio.wait(list(self._running.values()),
-                                       timeout=READ_BLOCK_MS / 1000,
+                                       timeout=self._block_ms / 1000,
                                        return_when=asyncio.FIRST_COMPLETED)
                     continue
                 if time.monotonic() >= next_claim:
@@ -81,12 +97,16 @@ class StreamConsumer:
                     if await self._take_over_orphans(free):
                         continue
                 reply = await self._client.xreadgroup(GROUP, self._name, {self._stream: ">"},
-                                                      count=free, block=READ_BLOCK_MS)
+                                                      count=free, block=self._block_ms)
                 for _, entries in reply or ():
                     self._start_jobs(entries)
+            except REDIS_OUTAGES as error:
+                self._outages.warning(f"queue {self._queue}", "queue %r cannot read from Redis "
+                                      "(%s); retrying", self._queue, error)
+                await asyncio.sleep(RETRY_PAUSE)
             except Exception:
                 logger.exception("reading queue %r from Redis failed; retrying", self._queue)
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(RETRY_PAUSE)
 
     async def _take_over_orphans(self, free: int) -> bool:
         reply = await self._client.xautoclaim(self._stream, GROUP, self._name,
@@ -128,5 +148,9 @@ class StreamConsumer:
                     pipe.xack(self._stream, GROUP, entry_id)
                     pipe.xdel(self._stream, entry_id)
                     await pipe.execute()
+        except REDIS_OUTAGES as error:
+            self._outages.warning(f"queue {self._queue}", "queue %r could not record a job's "
+                                  "outcome in Redis (%s); the job will be delivered again",
+                                  self._queue, error)
         finally:
             self._running.pop(entry_id, None)
