@@ -4,7 +4,8 @@ A frame is a 4-byte big-endian length followed by an orjson-encoded object: the 
 framing ``multiprocessing.Connection.send_bytes`` uses, so a blocking peer can still use
 ``recv_bytes``. Frames are read from the event loop (asyncio streams on the pipe's socket),
 never with a blocking ``recv``; ``send`` waits for the peer when the pipe is full, which is
-the backpressure. Nothing is pickled.
+the backpressure. Each channel has a frame limit (``max_frame_size``, both ways): a bigger
+message raises FrameTooLarge before anything is written. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ logger = logging.getLogger("framework.channel")
 
 HEADER = struct.Struct("!i")
 LONG_HEADER = struct.Struct("!Q")
-MAX_FRAME_SIZE = 16 * 1024 * 1024
+MAX_FRAME_SIZE = 16 * 1024 * 1024  # a channel's frame limit unless it is given another
 _DISCARD_CHUNK = 64 * 1024
 
 
@@ -31,15 +32,27 @@ class FrameError(ValueError):
     """A frame that is not an orjson-encoded JSON object."""
 
 
-def encode_frame(message: dict[str, Any]) -> bytes:
-    """Frame ``message``; raises TypeError when it is not JSON-serialisable."""
+class FrameTooLarge(ValueError):
+    """A message bigger than the channel's frame limit: it was not sent."""
+
+
+def encode_payload(message: dict[str, Any]) -> bytes:
+    """The orjson bytes of ``message``; raises TypeError when it is not JSON-serialisable."""
     try:
-        payload = orjson.dumps(message)
+        return orjson.dumps(message)
     except orjson.JSONEncodeError as error:
         raise TypeError(f"cannot send {message!r} between processes: {error}") from None
-    if len(payload) > MAX_FRAME_SIZE:
-        raise ValueError(f"message of {len(payload)} bytes is over the {MAX_FRAME_SIZE} limit")
-    return HEADER.pack(len(payload)) + payload
+
+
+def _frame(payload: bytes, max_size: int) -> bytes:
+    """Header and ``payload``; FrameTooLarge when the payload is over ``max_size`` bytes."""
+    size = len(payload)
+    if size > max_size:
+        raise FrameTooLarge(f"a message of {size} bytes is over the frame limit of "
+                            f"{max_size} bytes")
+    if size > 0x7FFFFFFF:
+        return HEADER.pack(-1) + LONG_HEADER.pack(size) + payload
+    return HEADER.pack(size) + payload
 
 
 def decode_frame(payload: bytes) -> dict[str, Any]:
@@ -56,39 +69,50 @@ def decode_frame(payload: bytes) -> dict[str, Any]:
 class Channel:
     """One process's end of a pipe: ``send`` messages, ``receive`` them until the peer closes.
 
-    ``peer`` names the other side in log lines ("worker 3", "master").
+    ``peer`` names the other side in log lines ("worker 3", "master"). ``max_frame_size``
+    bounds the frames written and read; both ends of a pipe must agree on it.
     """
 
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
-    ) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str,
+                 max_frame_size: int = MAX_FRAME_SIZE) -> None:
         self._reader = reader
         self._writer = writer
         self.peer = peer
+        self.max_frame_size = max_frame_size
 
     @classmethod
-    async def open(cls, conn: Connection | socket.socket, peer: str) -> Channel:
+    async def open(cls, conn: Connection | socket.socket, peer: str,
+                   max_frame_size: int = MAX_FRAME_SIZE) -> Channel:
         """Take over ``conn``'s file descriptor: ``conn`` itself is closed."""
         sock = socket.socket(fileno=os.dup(conn.fileno()))
         conn.close()
         sock.setblocking(False)
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=2**20)
-        return cls(reader, writer, peer)
+        return cls(reader, writer, peer, max_frame_size)
 
     @property
     def is_closing(self) -> bool:
         return self._writer.is_closing()
 
+    @property
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the peer's end of the pipe (held in this process)."""
+        return self._writer.transport.get_write_buffer_size()
+
     def write(self, message: dict[str, Any]) -> None:
         """Queue ``message`` without waiting for the peer; call ``drain`` to apply backpressure."""
-        self._writer.write(encode_frame(message))
+        self.write_payload(encode_payload(message))
+
+    def write_payload(self, payload: bytes) -> None:
+        """Queue one already-encoded message (FrameTooLarge when over the frame limit)."""
+        self._writer.write(_frame(payload, self.max_frame_size))
 
     async def drain(self) -> None:
         await self._writer.drain()
 
     async def send(self, message: dict[str, Any]) -> None:
         """Send ``message``, waiting while the pipe is full."""
-        self._writer.write(encode_frame(message))
+        self.write(message)
         await self._writer.drain()
 
     async def receive(self) -> dict[str, Any] | None:
@@ -101,7 +125,7 @@ class Channel:
                 size = HEADER.unpack(await self._reader.readexactly(HEADER.size))[0]
                 if size == -1:
                     size = LONG_HEADER.unpack(await self._reader.readexactly(LONG_HEADER.size))[0]
-                if size < 0 or size > MAX_FRAME_SIZE:
+                if size < 0 or size > self.max_frame_size:
                     await self._discard(size)
                     logger.warning("dropped a frame of %d bytes from %s: over the limit",
                                    size, self.peer)

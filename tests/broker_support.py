@@ -189,7 +189,7 @@ async def _serve(ends: list[Any], processes: list[multiprocessing.Process],
     master = Facades.over(MemoryAdapter(engine, "master"))
     children = []
     for index, (end, process) in enumerate(zip(ends, processes, strict=True)):
-        channel = await Channel.open(end, f"child {index}")
+        channel = await Channel.open(end, f"child {index}", host.frame_limit)
         children.append(Child(index, process, channel))
     readers = [asyncio.get_running_loop().create_task(_read(child, host))
                for child in children]
@@ -211,7 +211,7 @@ async def _serve(ends: list[Any], processes: list[multiprocessing.Process],
 async def _read(child: Child, host: BrokerHost) -> None:
     """The master's per-worker reader loop, as the supervisor has it."""
     channel = child.channel
-    host.attach(child.index, channel.write)
+    host.attach(child.index, channel)
     while (message := await channel.receive()) is not None:
         kind = message.get("k")
         if kind == "b":

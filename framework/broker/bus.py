@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from framework.broker.adapter import BrokerAdapter
-from framework.broker.codec import check_name, decode, encode
+from framework.broker.codec import check_name, decode
+from framework.broker.facades import BrokerFacade
 
 logger = logging.getLogger("framework.broker")
 
@@ -75,16 +76,14 @@ class Subscription:
         await self.unsubscribe()
 
 
-class BrokerBus:
+class BrokerBus(BrokerFacade):
     """Channels of messages: every subscriber, in every process, gets each message once."""
-
-    def __init__(self, adapter: BrokerAdapter) -> None:
-        self._adapter = adapter
 
     async def publish(self, channel: str, message: Any) -> None:
         """Send ``message`` (JSON-compatible) to the channel's subscribers."""
         check_name(channel, "channel")
-        await self._adapter.publish(channel, encode(message, f"message for channel {channel!r}"))
+        await self._adapter.publish(channel,
+                                    self._encode(message, f"message for channel {channel!r}"))
 
     async def subscribe(self, channel: str) -> Subscription:
         """A subscription receiving every message published on ``channel`` after it returns."""

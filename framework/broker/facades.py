@@ -1,4 +1,8 @@
-"""BrokerCache, BrokerKeyValue, BrokerLock and BrokerQueue: async facades over an adapter."""
+"""BrokerCache, BrokerKeyValue, BrokerLock and BrokerQueue: async facades over an adapter.
+
+Every facade encodes values at the call, so a value that is not JSON (TypeError) or is over
+``broker_max_value_mb`` (ValueError) fails before anything is sent, whatever the adapter.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from framework.broker.adapter import BrokerAdapter, Number, StopConsuming
-from framework.broker.codec import check_name, decode, encode
+from framework.broker.codec import check_name, decode, encode, max_value_bytes
+from framework.config import FrameworkConfig
 
 DEFAULT_LOCK_TTL = 60.0
 BUILD_LOCK_TTL = 60.0
@@ -30,6 +35,18 @@ def _check_ttl(ttl: Any, what: str, optional: bool = True) -> float | None:
 async def _call(function: Callable[..., Any], *args: Any) -> Any:
     result = function(*args)
     return await result if inspect.isawaitable(result) else result
+
+
+class BrokerFacade:
+    """What every facade holds: this process's adapter, and how big a value may be."""
+
+    def __init__(self, adapter: BrokerAdapter, config: FrameworkConfig | None = None) -> None:
+        self._adapter = adapter
+        self._max_value_bytes = max_value_bytes(config)
+
+    def _encode(self, value: Any, what: str) -> str:
+        """``value`` as JSON text: TypeError if it is not JSON, ValueError if it is too big."""
+        return encode(value, what, self._max_value_bytes)
 
 
 class HeldLock:
@@ -111,11 +128,11 @@ class BrokerLock:
         return held
 
 
-class BrokerCache:
+class BrokerCache(BrokerFacade):
     """Shared cache with ttl; each process keeps a near copy that writes invalidate."""
 
-    def __init__(self, adapter: BrokerAdapter) -> None:
-        self._adapter = adapter
+    def __init__(self, adapter: BrokerAdapter, config: FrameworkConfig | None = None) -> None:
+        super().__init__(adapter, config)
         self._locks = BrokerLock(adapter)
 
     async def get(self, key: str) -> Any:
@@ -127,7 +144,7 @@ class BrokerCache:
         """Store ``value`` for ``ttl`` seconds (None: until deleted)."""
         check_name(key, "cache key")
         ttl = _check_ttl(ttl, "cache ttl")
-        await self._adapter.cache_set(key, encode(value, f"cache value for {key!r}"), ttl)
+        await self._adapter.cache_set(key, self._encode(value, f"cache value for {key!r}"), ttl)
 
     async def delete(self, key: str) -> None:
         await self._adapter.cache_delete(check_name(key, "cache key"))
@@ -145,16 +162,13 @@ class BrokerCache:
             async with self._locks.lock(f"fw.cache.build:{key}", ttl=BUILD_LOCK_TTL):
                 payload = await self._adapter.cache_get(key, fresh=True)
                 if payload is None:
-                    payload = encode(await _call(build), f"cache value for {key!r}")
+                    payload = self._encode(await _call(build), f"cache value for {key!r}")
                     await self._adapter.cache_set(key, payload, ttl)
         return decode(payload)
 
 
-class BrokerKeyValue:
+class BrokerKeyValue(BrokerFacade):
     """Shared key-values; ``increment`` is atomic across processes."""
-
-    def __init__(self, adapter: BrokerAdapter) -> None:
-        self._adapter = adapter
 
     async def get(self, key: str) -> Any:
         payload = await self._adapter.kv_get(check_name(key, "key"))
@@ -163,7 +177,7 @@ class BrokerKeyValue:
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         check_name(key, "key")
         ttl = _check_ttl(ttl, "key-value ttl")
-        await self._adapter.kv_set(key, encode(value, f"value for key {key!r}"), ttl)
+        await self._adapter.kv_set(key, self._encode(value, f"value for key {key!r}"), ttl)
 
     async def delete(self, key: str) -> None:
         await self._adapter.kv_delete(check_name(key, "key"))
@@ -187,15 +201,12 @@ class QueueConsumer:
         await self._stop()
 
 
-class BrokerQueue:
+class BrokerQueue(BrokerFacade):
     """Job queues: each message goes to one consumer; failed or orphaned ones come back."""
-
-    def __init__(self, adapter: BrokerAdapter) -> None:
-        self._adapter = adapter
 
     async def produce(self, queue: str, message: Any) -> None:
         check_name(queue, "queue name")
-        await self._adapter.produce(queue, encode(message, f"message for queue {queue!r}"))
+        await self._adapter.produce(queue, self._encode(message, f"message for queue {queue!r}"))
 
     async def consume(self, queue: str, handler: Callable[[Any], Any],
                       max_parallel: int = 1) -> QueueConsumer:

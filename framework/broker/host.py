@@ -1,8 +1,12 @@
 """BrokerHost: the master serves its engine to worker processes over their pipes.
 
 The master's per-worker reader loop calls ``handle`` with each ``"b"`` frame; replies and
-pushes go out through the ``send`` callback given at ``attach``. A cache write is answered
-only after every other process holding a near copy of the key has dropped it.
+pushes go out through the process's ``Outlet`` (its end of the pipe) given at ``attach``,
+split to fit the pipe's frame limit: an answer too big to send becomes an error answer. A
+cache write is answered only after every other process holding a near copy of the key has
+dropped it. A process that stops reading gets no more bus messages while ``BACKLOG_LIMIT``
+bytes to it are unread; answers, jobs and invalidations still go (the process asked for
+them, so they are bounded by what it asked).
 """
 
 from __future__ import annotations
@@ -10,51 +14,99 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Protocol
 
+from framework.broker.codec import max_value_bytes
 from framework.broker.engine import BrokerEngine
-from framework.broker.protocol import KIND, batch, error_reply, reply
+from framework.broker.protocol import (
+    KIND,
+    Unsendable,
+    encode_batches,
+    error_reply,
+    frame_limit,
+    reply,
+)
 from framework.broker.queues import Job
+from framework.config import FrameworkConfig
+from framework.ratelimit import RateLimitedLog
 
 logger = logging.getLogger("framework.broker")
+limited_log = RateLimitedLog(logger)
 
-Send = Callable[[dict[str, Any]], None]
 NO_REPLY = object()  # what an operation returns when it answers later, or never
+BACKLOG_LIMIT = 32 * 1024 * 1024  # unread bytes to a process before its bus messages drop
+
+
+class Outlet(Protocol):
+    """One attached process's end of its pipe, as the host writes to it (a Channel)."""
+
+    max_frame_size: int
+
+    @property
+    def buffered(self) -> int:
+        """Bytes written to the process that it has not read yet."""
+
+    def write(self, message: dict[str, Any]) -> None: ...
+
+    def write_payload(self, payload: bytes) -> None: ...
 
 
 class _RemoteProcess:
     """The engine's peer for one attached process: pushes become frames on its pipe."""
 
-    def __init__(self, key: Hashable, send: Send) -> None:
+    def __init__(self, key: Hashable, outlet: Outlet) -> None:
         self.key = key
         self.process = f"pipe:{key}"  # its name in the engine
-        self._send = send
+        self._outlet = outlet
         self._ack_ids = itertools.count(1)
         self._awaiting_acks: dict[int, Callable[[], None]] = {}
         self._collected: list[dict[str, Any]] | None = None
         self.attached = True
 
     def collect(self) -> None:
-        """Hold what is sent from now on, to go out as one batch frame at ``send_collected``."""
+        """Hold what is sent from now on, to go out in batch frames at ``send_collected``."""
         self._collected = []
 
     def send_collected(self) -> None:
         frames, self._collected = self._collected, None
         if frames:
-            self.send(batch(frames))
+            self._write(frames)
 
     def send(self, message: dict[str, Any]) -> None:
         if self._collected is not None:
             self._collected.append(message)
-            return
+        else:
+            self._write([message])
+
+    def _write(self, frames: list[dict[str, Any]]) -> None:
         if not self.attached:
             return
+        payloads, unsendable = encode_batches(frames, self._outlet.max_frame_size)
         try:
-            self._send(message)
+            for payload in payloads:
+                self._outlet.write_payload(payload)
+            for refused in unsendable:
+                self._refuse(refused)
         except Exception as error:  # a closing pipe must not break the others' deliveries
             logger.warning("broker could not send to process %s: %s", self.key, error)
 
+    def _refuse(self, refused: Unsendable) -> None:
+        """A frame too big to send: an answer becomes an error answer, a push is dropped."""
+        request_id = refused.frame.get("re")
+        if isinstance(request_id, int):
+            self._outlet.write(error_reply(request_id, refused.error))
+        else:
+            limited_log.warning("unsent", "broker dropped a %r push to process %s: %s",
+                                refused.frame.get("p"), self.key, refused.error)
+
     def deliver_message(self, channel: str, payload: str) -> None:
+        unread = self._outlet.buffered
+        if unread > BACKLOG_LIMIT:
+            limited_log.warning(
+                f"backlog {self.key}", "broker dropped bus messages to process %s (channel "
+                "%r): %d bytes sent to it are unread, over the %d-byte limit; is it stopped?",
+                self.key, channel, unread, BACKLOG_LIMIT)
+            return
         self.send({"k": KIND, "p": "msg", "ch": channel, "v": payload})
 
     def deliver_job(self, queue: str, consumer: int, job: Job) -> None:
@@ -80,13 +132,19 @@ class _RemoteProcess:
 
 
 class BrokerHost:
-    """Serves ``engine`` (default: this process's own) to attached processes."""
+    """Serves ``engine`` (default: this process's own) to attached processes.
 
-    def __init__(self, engine: BrokerEngine | None = None) -> None:
+    Their pipes must have ``frame_limit`` as frame limit: it holds the largest value
+    ``config`` allows.
+    """
+
+    def __init__(self, engine: BrokerEngine | None = None,
+                 config: FrameworkConfig | None = None) -> None:
         if engine is None:
             from framework.broker.selection import local_engine
             engine = local_engine()
         self.engine = engine
+        self.frame_limit = frame_limit(max_value_bytes(config))
         self._processes: dict[Hashable, _RemoteProcess] = {}
         self._operations: dict[str, Callable[[_RemoteProcess, dict[str, Any]], Any]] = {
             "pub": self._publish, "sub": self._subscribe, "unsub": self._unsubscribe,
@@ -98,11 +156,11 @@ class BrokerHost:
             "qretry": self._finish_job,
         }
 
-    def attach(self, process_key: Hashable, send: Send) -> None:
+    def attach(self, process_key: Hashable, outlet: Outlet) -> None:
         """Serve a process; a key still attached (a replaced worker) is detached first."""
         if process_key in self._processes:
             self.detach(process_key)
-        remote = _RemoteProcess(process_key, send)
+        remote = _RemoteProcess(process_key, outlet)
         self._processes[process_key] = remote
         self.engine.attach(remote.process, remote)
 

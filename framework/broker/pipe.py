@@ -1,36 +1,63 @@
 """The pipe adapter: a worker's broker calls, sent to the master's BrokerHost over its pipe.
 
 Many calls can be in flight at once, matched by id; the frames of one event-loop turn go
-out in one batch frame, one pipe write. The worker's reader loop hands every
-``"b"`` frame to ``PipeAdapter.handle``: replies, bus messages, queue jobs and near-copy
-invalidations (acknowledged at once, so the writer's call can return).
+out in as few batch frames as the pipe's frame limit allows. A call whose frame cannot be
+sent fails alone; a call the master leaves unanswered for ``call_timeout`` seconds raises
+BrokerError. The worker's reader loop hands every ``"b"`` frame to ``PipeAdapter.handle``:
+replies, bus messages, queue jobs and near-copy invalidations (acknowledged at once, so the
+writer's call can return).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 from typing import Any
 
 from framework.broker.adapter import BrokerAdapter, JobHandler, JobRunner, Number, StopConsuming
+from framework.broker.codec import max_value_bytes
 from framework.broker.near import NearCache
-from framework.broker.protocol import KIND, BrokerError, batch, remote_error
+from framework.broker.outage import BrokerUnavailable
+from framework.broker.protocol import (
+    KIND,
+    BrokerError,
+    Unsendable,
+    encode_batches,
+    frame_limit,
+    remote_error,
+)
 from framework.channel import Channel
+from framework.config import FrameworkConfig
+from framework.ratelimit import RateLimitedLog
 
 logger = logging.getLogger("framework.broker")
+unsent_log = RateLimitedLog(logger)
+
+MIN_CALL_TIMEOUT = 60.0
+
+
+def call_timeout(config: FrameworkConfig | None = None) -> float:
+    """How long a call waits for the master: 60 s, or twice worker_timeout when longer, so
+    a cache write waiting for a stalled worker outlives the watchdog that replaces it."""
+    worker_timeout = 0.0 if config is None else config.worker_timeout
+    return max(MIN_CALL_TIMEOUT, 2 * worker_timeout)
 
 
 class PipeAdapter(BrokerAdapter):
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, call_timeout: float = MIN_CALL_TIMEOUT) -> None:
         super().__init__()
         self._channel = channel
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future] = {}
+        self._pending: dict[int, asyncio.Future[Any]] = {}
         self._outbox: list[dict[str, Any]] = []
         self._closed = False
         self.near = NearCache()
         self._jobs = JobRunner(self._finish_job)
+        self.call_timeout = call_timeout
+        self._deadline_marks: collections.deque[tuple[float, int]] = collections.deque()
+        self._deadline_timer: asyncio.TimerHandle | None = None
 
     # frames from the master
 
@@ -73,10 +100,9 @@ class PipeAdapter(BrokerAdapter):
     async def close(self) -> None:
         """The pipe is gone: calls waiting for an answer fail with BrokerError."""
         self._closed = True
-        pending, self._pending = self._pending, {}
-        for future in pending.values():
-            if not future.done():
-                future.set_exception(BrokerError("the broker pipe to the master closed"))
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+        self._fail_calls_before(None, BrokerUnavailable("the master", "its pipe closed"))
 
     def _post(self, frame: dict[str, Any]) -> None:
         """Send ``frame`` with the others of this loop turn."""
@@ -86,18 +112,58 @@ class PipeAdapter(BrokerAdapter):
 
     def _flush(self) -> None:
         frames, self._outbox = self._outbox, []
-        if frames and not self._closed:
-            self._channel.write(batch(frames))
+        if self._closed:  # close() has failed their calls
+            return
+        if self._deadline_timer is None:
+            self._check_deadlines()
+        payloads, unsendable = encode_batches(frames, self._channel.max_frame_size)
+        for payload in payloads:
+            self._channel.write_payload(payload)
+        for refused in unsendable:
+            self._refuse(refused)
+
+    def _refuse(self, refused: Unsendable) -> None:
+        """A frame too big (or not JSON) to send: its call raises, the others go on."""
+        future = self._pending.pop(refused.frame.get("id"), None)
+        if future is None:
+            unsent_log.warning("unsent", "broker frame to the master not sent: %s",
+                               refused.error)
+        elif not future.done():
+            future.set_exception(refused.error)
+
+    def _check_deadlines(self) -> None:
+        """Fail the calls unanswered for ``call_timeout``; runs every quarter of it.
+
+        Each run marks the next request id: once a mark is ``call_timeout`` old, every
+        call with a lower id has waited at least that long. Calls themselves cost nothing.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._deadline_marks.append((now, next(self._ids)))
+        while self._deadline_marks[0][0] <= now - self.call_timeout:
+            _, first_in_time = self._deadline_marks.popleft()
+            self._fail_calls_before(first_in_time, BrokerError(
+                f"the master did not answer this broker call within {self.call_timeout:g} s"))
+        self._deadline_timer = loop.call_later(self.call_timeout / 4, self._check_deadlines)
+
+    def _fail_calls_before(self, request_id: int | None, error: Exception) -> None:
+        """Fail the calls with ids below ``request_id`` (every call, when None)."""
+        for pending_id in list(self._pending):  # insertion order is id order
+            if request_id is not None and pending_id >= request_id:
+                break
+            future = self._pending.pop(pending_id)
+            if not future.done():
+                future.set_exception(error)
 
     async def _call(self, op: str, **fields: Any) -> Any:
+        """Send one request and wait for its answer: the answer is the backpressure."""
         if self._closed:
-            raise BrokerError("the broker pipe to the master is closed")
+            raise BrokerUnavailable("the master", "its pipe is closed")
         request_id = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
             self._post({"k": KIND, "id": request_id, "op": op, **fields})
-            await self._channel.drain()
             return await future
         finally:
             self._pending.pop(request_id, None)
@@ -179,17 +245,18 @@ class PipeAdapter(BrokerAdapter):
     async def _finish_job(self, queue: str, job_id: int, done: bool) -> None:
         if not self._closed:
             self._post({"k": KIND, "op": "qdone" if done else "qretry", "q": queue, "j": job_id})
-            await self._channel.drain()
 
 
-def attach_to_master(channel: Channel) -> PipeAdapter:
+def attach_to_master(channel: Channel, config: FrameworkConfig | None = None) -> PipeAdapter:
     """Make this worker's broker facades talk to the master over ``channel``.
 
-    The worker's reader loop must pass every ``"b"`` frame to the returned adapter's
-    ``handle`` and await its ``close()`` when the pipe ends.
+    The channel's frame limit grows to hold the largest value ``config`` allows (the
+    master's end must use the same). The worker's reader loop must pass every ``"b"``
+    frame to the returned adapter's ``handle`` and await its ``close()`` when the pipe ends.
     """
     from framework.broker.selection import use_adapter
 
-    adapter = PipeAdapter(channel)
+    channel.max_frame_size = frame_limit(max_value_bytes(config))
+    adapter = PipeAdapter(channel, call_timeout(config))
     use_adapter(adapter)
     return adapter

@@ -122,7 +122,7 @@ class Arbiter:
             self.sock.close()
             self.sock = None
         # The master's broker engine, served to workers over their pipes (unless Redis).
-        self.broker_host = None if self.config.broker_url else BrokerHost()
+        self.broker_host = None if self.config.broker_url else BrokerHost(config=self.config)
         logger.info("master %d: serving %s on %s with %d workers",
                     self.pid, self.app.name, address, self.num_workers)
         await self._dispatch_bootstrap(events.on_server_bootstrap, events.on_server_main_bootstrap)

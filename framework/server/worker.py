@@ -177,7 +177,7 @@ class Worker:
 
     def _attach_broker(self, channel: Channel) -> PipeAdapter | None:
         """This process's broker facades talk to the master's engine, unless Redis is used."""
-        return None if self.config.broker_url else attach_to_master(channel)
+        return None if self.config.broker_url else attach_to_master(channel, self.config)
 
     async def read_master(self) -> None:
         assert self.channel is not None

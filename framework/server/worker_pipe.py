@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Protocol
 
 from framework.broker import BrokerHost
-from framework.channel import Channel
+from framework.channel import MAX_FRAME_SIZE, Channel
 from framework.server.control import BROKER, CONTROL, control, handle_control
 
 if TYPE_CHECKING:
@@ -85,9 +85,11 @@ class WorkerPipe:
         self.fd = None
         attached = False
         try:
-            self._channel = await Channel.open(conn, peer)
-            if self._broker_host is not None:
-                self._broker_host.attach(self.worker.pid, self._send_broker)
+            host = self._broker_host
+            self._channel = await Channel.open(
+                conn, peer, MAX_FRAME_SIZE if host is None else host.frame_limit)
+            if host is not None:
+                host.attach(self.worker.pid, self._channel)
                 attached = True
             while (message := await self._channel.receive()) is not None:
                 self._route(message, peer)
@@ -110,9 +112,6 @@ class WorkerPipe:
                 logger.exception("dropped a broker message from %s", peer)
         else:
             logger.warning("dropped a frame of unknown kind %r from %s", kind, peer)
-
-    def _send_broker(self, message: dict[str, Any]) -> None:
-        self.send(message)
 
     async def _close_channel(self) -> None:
         if self._channel is not None:
