@@ -30,6 +30,7 @@ from framework.convert import (
     type_hints,
     type_name,
 )
+from framework.unavailable import ServiceUnavailable
 
 logger = logging.getLogger("framework.http")
 
@@ -291,6 +292,7 @@ def response_for_error(request: web.Request, error: Exception, debug: bool,
     """fw's JSON answer to ``error``; re-raises redirects and errors that already are JSON.
 
     A 500 is logged with its traceback; the answer shows it only when ``debug`` is on.
+    A service that is down (ServiceUnavailable) is a 503 naming it, logged where it failed.
     """
     if isinstance(error, InvalidInput):
         fields = [{"in": where, "field": field, "error": problem}
@@ -300,6 +302,8 @@ def response_for_error(request: web.Request, error: Exception, debug: bool,
         if error.status < 400 or error.content_type == "application/json":
             raise error
         return _http_error(request, error, max_body_size)
+    if isinstance(error, ServiceUnavailable):
+        return error_response(503, str(error), **error.to_json())
     logger.error("%s %s failed", request.method, request.path, exc_info=error)
     if debug:
         return error_response(500, f"{type(error).__name__}: {error}",

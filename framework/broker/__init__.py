@@ -16,10 +16,11 @@ from framework.broker.facades import (
     QueueConsumer,
 )
 from framework.broker.host import BrokerHost
+from framework.broker.outage import BrokerUnavailable
 from framework.broker.selection import adapter_for_process
 
 __all__ = [
     "BrokerAdapter", "BrokerBus", "BrokerCache", "BrokerHost", "BrokerKeyValue", "BrokerLock",
-    "BrokerQueue", "HeldLock", "LockTimeout", "QueueConsumer", "Subscription",
+    "BrokerQueue", "BrokerUnavailable", "HeldLock", "LockTimeout", "QueueConsumer", "Subscription",
     "adapter_for_process",
 ]

@@ -23,8 +23,10 @@ from framework.rpc.errors import (
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
+    SERVICE_UNAVAILABLE,
     RpcError,
 )
+from framework.unavailable import ServiceUnavailable
 
 logger = logging.getLogger("framework.rpc")
 
@@ -106,6 +108,8 @@ class RpcDispatcher:
                 return await result if action.is_async else result
         except RpcError:
             raise
+        except ServiceUnavailable as error:  # logged where it was detected, rate-limited
+            raise RpcError(SERVICE_UNAVAILABLE, str(error), error.to_json()) from None
         except Exception:
             logger.exception("RPC %s failed", method)
             raise RpcError.standard(INTERNAL_ERROR) from None

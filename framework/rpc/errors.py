@@ -9,6 +9,9 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+# server range (-32000..-32099): a service the call needs (e.g. the broker) is down; data
+# names it: {"service": ..., "address": ...}
+SERVICE_UNAVAILABLE = -32001
 
 MESSAGES = {
     PARSE_ERROR: "Parse error",
