@@ -30,6 +30,7 @@ from framework.convert import (
     type_hints,
     type_name,
 )
+from framework.json_body import MAX_DEPTH, nested_too_deep, require_json_content_type
 from framework.unavailable import ServiceUnavailable
 
 logger = logging.getLogger("framework.http")
@@ -199,6 +200,7 @@ class BindingPlan:
 
     async def _bind_body(self, request: web.Request, kwargs: dict, errors: list) -> None:
         name, tp = self.body
+        require_json_content_type(request)
         raw = await request.read()
         if not raw:
             errors.append(("body", "", "missing: send a JSON body"))
@@ -207,6 +209,9 @@ class BindingPlan:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
             errors.append(("body", "", f"malformed JSON: {error}"))
+            return
+        if nested_too_deep(raw, data):
+            errors.append(("body", "", f"nested deeper than {MAX_DEPTH} levels"))
             return
         found: list[tuple[str, str]] = []
         value = from_json(tp, data, "", found)

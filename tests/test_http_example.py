@@ -18,7 +18,8 @@ EXAMPLE = REPO / "examples" / "hello"
 
 
 def call(url: str, data: bytes | None = None) -> dict:
-    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as response:
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 

@@ -166,7 +166,7 @@ def test_errors_carry_detail_in_data(server: ServerProcess) -> None:
     import urllib.request
 
     request = urllib.request.Request(
-        f"{server.url}/rpc", method="POST",
+        f"{server.url}/rpc", method="POST", headers={"Content-Type": "application/json"},
         data=b'{"jsonrpc": "2.0", "method": "foobar", "id": 1}')
     with urllib.request.urlopen(request, timeout=10) as response:
         answer = json.loads(response.read())

@@ -3,7 +3,9 @@
 Transport-free, so HTTP POST and the WebSocket share every rule of the specification:
 single calls and batches, notifications (no answer, even on error), the empty batch,
 all-notification batches, ids of every allowed type and the -32700..-32603 errors.
-Each call runs in its own request scope; the calls of a batch run concurrently.
+Each call runs in its own request scope. The calls of a batch run concurrently, at most
+``max_in_flight`` at once, each letting the loop run others; a batch longer than
+``max_batch``, or a payload nested deeper than fw can answer, is refused before any call runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from framework.json_body import MAX_DEPTH, nested_too_deep
 from framework.rpc.actions import InvalidParams, ParamsPlan, actions_of, controller_name
 from framework.rpc.errors import (
     INTERNAL_ERROR,
@@ -26,6 +29,7 @@ from framework.rpc.errors import (
     SERVICE_UNAVAILABLE,
     RpcError,
 )
+from framework.rpc.limits import RpcLimits
 from framework.unavailable import ServiceUnavailable
 
 logger = logging.getLogger("framework.rpc")
@@ -47,8 +51,9 @@ class _Action:
 class RpcDispatcher:
     """Maps ``"<controller>.<action>"`` to ``@rpc.action`` methods and answers payloads."""
 
-    def __init__(self, app: Any, controllers: list[type]) -> None:
+    def __init__(self, app: Any, controllers: list[type], limits: RpcLimits) -> None:
         self._app = app
+        self.limits = limits
         self.actions: dict[str, _Action] = {}
         for cls in controllers:
             name = controller_name(cls)
@@ -67,13 +72,44 @@ class RpcDispatcher:
             message = orjson.loads(payload)
         except orjson.JSONDecodeError as error:
             return _encode_error(None, RpcError.standard(PARSE_ERROR, str(error)))
+        problem = self._refusal(payload, message)
+        if problem is not None:
+            return _encode_error(None, RpcError.standard(INVALID_REQUEST, problem))
         if not isinstance(message, list):
             return await self._answer(message)
-        if not message:
-            return _encode_error(None, RpcError.standard(INVALID_REQUEST, "empty batch"))
-        answers = await asyncio.gather(*(self._answer(call) for call in message))
+        answers = await self._answer_batch(message)
         answered = [answer for answer in answers if answer is not None]
         return b"[" + b",".join(answered) + b"]" if answered else None
+
+    def _refusal(self, payload: bytes | str, message: Any) -> str | None:
+        """Why the whole payload is refused unrun (an empty or too long batch, too deep)."""
+        if isinstance(message, list):
+            if not message:
+                return "empty batch"
+            if len(message) > self.limits.max_batch:
+                return (f"a batch of {len(message)} calls is over the limit of "
+                        f"{self.limits.max_batch} (rpc_max_batch)")
+        if nested_too_deep(payload, message):
+            return f"nested deeper than {MAX_DEPTH} levels"
+        return None
+
+    async def _answer_batch(self, calls: list[Any]) -> list[bytes | None]:
+        """The answers to ``calls`` in order, from at most ``max_in_flight`` runners.
+
+        Each runner lets the loop run after every call, so a long batch of calls that never
+        wait still leaves room for heartbeats and other requests.
+        """
+        answers: list[bytes | None] = [None] * len(calls)
+        entries = iter(enumerate(calls))
+
+        async def run_entries() -> None:
+            for index, call in entries:
+                answers[index] = await self._answer(call)
+                await asyncio.sleep(0)
+
+        runners = min(self.limits.max_in_flight, len(calls))
+        await asyncio.gather(*(run_entries() for _ in range(runners)))
+        return answers
 
     async def _answer(self, call: Any) -> bytes | None:
         """Check one request object, run it, encode its response (None for a notification)."""

@@ -20,6 +20,7 @@ from aiohttp import hdrs, web
 from framework import http
 from framework.rpc.dispatcher import RpcDispatcher
 from framework.rpc.endpoint import RpcEndpoint
+from framework.rpc.limits import RpcLimits
 from framework.server.router import Router
 
 logger = logging.getLogger("framework.server")
@@ -50,9 +51,9 @@ class HttpServer:
         controllers = list(app.controllers)
         http.add_routes(self.router, app, controllers)
         self.rpc: RpcEndpoint | None = None
-        dispatcher = RpcDispatcher(app, controllers)
+        dispatcher = RpcDispatcher(app, controllers, RpcLimits.of(config))
         if dispatcher.actions:
-            self.rpc = RpcEndpoint(dispatcher, config.max_body_size)
+            self.rpc = RpcEndpoint(dispatcher)
             self.rpc.add_routes(self.router)
 
     @property

@@ -1,0 +1,62 @@
+"""The limits every JSON request body meets, for HTTP endpoints and for ``/rpc`` alike.
+
+A body must say it is JSON (``application/json`` or ``application/*+json``, UTF-8): a
+``text/plain`` or form body is what any web page may post cross-site without a CORS
+preflight, so taking one would let other sites call the app in its users' names. And a body
+may nest at most MAX_DEPTH levels: orjson reads 1024 levels but writes only 255, so deeper
+input could be accepted and then never answered back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+MAX_DEPTH = 128
+_ORJSON_WRITE_DEPTH = 255  # orjson.dumps refuses deeper values ("Recursion limit reached")
+_UTF8 = frozenset({"utf-8", "utf8"})
+
+
+def require_json_content_type(request: web.Request) -> None:
+    """Raise 415 unless a request that carries a body declares it as UTF-8 JSON.
+
+    A request without a body passes: what to say about a missing body is the caller's call.
+    """
+    if not request.body_exists:
+        return
+    declared = request.headers.get("Content-Type")
+    media_type = request.content_type
+    is_json = media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json"))
+    charset = request.charset
+    if declared is not None and is_json and (charset is None or charset.lower() in _UTF8):
+        return
+    got = f"Content-Type: {declared}" if declared is not None else "no Content-Type"
+    raise web.HTTPUnsupportedMediaType(
+        text=f"{request.method} {request.path} takes a JSON body: send it with "
+             f"Content-Type: application/json (UTF-8); got {got}")
+
+
+def nested_too_deep(raw: bytes | str, value: Any) -> bool:
+    """Whether ``value``, decoded from ``raw``, nests deeper than MAX_DEPTH levels.
+
+    Most bodies open fewer brackets than MAX_DEPTH and are passed on counting them. Others
+    are checked by orjson itself, in C: the value fits iff it can still be written inside
+    ``_ORJSON_WRITE_DEPTH - MAX_DEPTH`` more levels (the room a response envelope needs).
+    Nesting is the only thing that stops orjson writing back what it read.
+    """
+    if isinstance(raw, str):
+        opened = raw.count("[") + raw.count("{")
+    else:
+        opened = raw.count(b"[") + raw.count(b"{")
+    if opened <= MAX_DEPTH:
+        return False
+    for _ in range(_ORJSON_WRITE_DEPTH - MAX_DEPTH):
+        value = [value]
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return True
+    return False

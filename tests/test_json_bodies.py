@@ -1,0 +1,178 @@
+"""JSON bodies on a served app: only JSON content types reach a handler (no cross-site simple
+POSTs), and nesting is limited to what can be answered back (400 / -32600, never a 500)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from http.client import HTTPConnection
+
+import pytest
+
+from framework.json_body import MAX_DEPTH
+from tests.support import ServerProcess
+
+APP_SOURCE = '''
+"""Handlers that leave a mark when they run, so a test can tell they did not."""
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from framework import App, FrameworkModule, http, rpc
+
+MARKS = Path(os.environ["FW_TEST_MARKS"])
+
+
+def mark(what: str) -> None:
+    (MARKS / f"{what}-{uuid.uuid4().hex}").touch()
+
+
+@dataclass
+class Note:
+    text: str
+
+
+class NotesController:
+    @http.post("/notes")
+    async def create(self, body: http.Body[Note]) -> dict:
+        mark("http")
+        return {"text": body.text}
+
+    @http.put("/echo")
+    async def echo(self, body: http.Body[dict]) -> dict:
+        mark("http")
+        return {"echo": body}
+
+
+@rpc.controller("notes")
+class NotesRpc:
+    @rpc.action
+    async def echo(self, value: object) -> object:
+        mark("rpc")
+        return value
+
+
+app = App(imports=[FrameworkModule()], controllers=[NotesController, NotesRpc])
+'''
+
+NOTE = json.dumps({"text": "hi"}).encode()
+RPC_CALL = json.dumps({"jsonrpc": "2.0", "method": "notes.echo", "params": [1], "id": 1}).encode()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    folder = tmp_path_factory.mktemp("json_bodies")
+    (folder / "bodies_app.py").write_text(APP_SOURCE)
+    marks = folder / "marks"
+    marks.mkdir()
+    with ServerProcess("bodies_app:app", cwd=folder,
+                       env={"FW_TEST_MARKS": str(marks)}) as process:
+        process.wait_serving()
+        process.marks = marks
+        yield process
+
+
+def send(server: ServerProcess, method: str, path: str, body: bytes,
+         content_type: str | None) -> tuple[int, dict[str, str], object]:
+    """One request with exactly this Content-Type (None: no header); status, headers, JSON."""
+    connection = HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.putrequest(method, path)
+        if content_type is not None:
+            connection.putheader("Content-Type", content_type)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def runs(server: ServerProcess, what: str) -> int:
+    return len(list(server.marks.glob(f"{what}-*")))
+
+
+def nested(depth: int) -> bytes:
+    """A JSON object ``depth`` levels deep: {"a": {"a": ... 1 ...}}."""
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+CROSS_SITE_BODIES = [
+    pytest.param("text/plain", NOTE, id="text-plain"),
+    pytest.param("text/plain; charset=utf-8", NOTE, id="text-plain-charset"),
+    pytest.param("application/x-www-form-urlencoded", b"text=hi", id="form"),
+    pytest.param("multipart/form-data; boundary=b",
+                 b'--b\r\nContent-Disposition: form-data; name="text"\r\n\r\nhi\r\n--b--\r\n',
+                 id="multipart"),
+    pytest.param(None, NOTE, id="no-content-type"),
+    pytest.param("application/json; charset=latin-1", NOTE, id="not-utf8"),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body"), CROSS_SITE_BODIES)
+def test_a_json_endpoint_answers_415_to_other_bodies_and_does_not_run(
+        server: ServerProcess, content_type: str | None, body: bytes) -> None:
+    before = runs(server, "http")
+    status, headers, answer = send(server, "POST", "/notes", body, content_type)
+    assert status == 415
+    assert headers["Content-Type"].startswith("application/json")
+    assert answer["error"] == "Unsupported Media Type"
+    assert "Content-Type: application/json" in answer["detail"]
+    assert runs(server, "http") == before
+
+
+@pytest.mark.parametrize(("content_type", "body"), CROSS_SITE_BODIES)
+def test_post_rpc_answers_415_to_other_bodies_and_runs_nothing(
+        server: ServerProcess, content_type: str | None, body: bytes) -> None:
+    before = runs(server, "rpc")
+    status, _, answer = send(server, "POST", "/rpc", RPC_CALL if body == NOTE else body,
+                             content_type)
+    assert (status, answer["error"]) == (415, "Unsupported Media Type")
+    assert "Content-Type: application/json" in answer["detail"]
+    assert runs(server, "rpc") == before
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=UTF-8",
+                                          "application/merge-patch+json"])
+def test_json_content_types_are_served(server: ServerProcess, content_type: str) -> None:
+    assert send(server, "POST", "/notes", NOTE, content_type)[::2] == (200, {"text": "hi"})
+    assert send(server, "POST", "/rpc", RPC_CALL, content_type)[::2] == (
+        200, {"jsonrpc": "2.0", "result": 1, "id": 1})
+
+
+def test_an_empty_body_is_still_a_400_naming_the_missing_body(server: ServerProcess) -> None:
+    status, _, answer = send(server, "POST", "/notes", b"", "text/plain")
+    assert status == 400 and answer["errors"][0]["error"].startswith("missing")
+
+
+def test_json_nested_deeper_than_the_limit_is_a_400_naming_it(server: ServerProcess) -> None:
+    before = runs(server, "http")
+    status, _, answer = send(server, "PUT", "/echo", nested(300), "application/json")
+    assert status == 400
+    assert answer["errors"] == [{"in": "body", "field": "",
+                                 "error": f"nested deeper than {MAX_DEPTH} levels"}]
+    assert runs(server, "http") == before
+
+
+def test_json_at_the_limit_is_answered_back(server: ServerProcess) -> None:
+    status, _, answer = send(server, "PUT", "/echo", nested(MAX_DEPTH), "application/json")
+    assert status == 200
+    assert json.dumps(answer["echo"], separators=(",", ":")).encode() == nested(MAX_DEPTH)
+
+
+def test_rpc_nested_deeper_than_the_limit_is_an_invalid_request(server: ServerProcess) -> None:
+    before = runs(server, "rpc")
+    deep = b'{"jsonrpc":"2.0","method":"notes.echo","params":[' + nested(300) + b'],"id":7}'
+    status, _, answer = send(server, "POST", "/rpc", deep, "application/json")
+    assert status == 200
+    assert answer == {"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32600, "message": "Invalid Request",
+        "data": f"nested deeper than {MAX_DEPTH} levels"}}
+    assert runs(server, "rpc") == before
+    # the deepest params that fit: the call object and params array take two of the levels
+    fits = b'{"jsonrpc":"2.0","method":"notes.echo","params":[' + nested(
+        MAX_DEPTH - 2) + b'],"id":8}'
+    status, _, answer = send(server, "POST", "/rpc", fits, "application/json")
+    assert (status, answer["id"], "error" in answer) == (200, 8, False)
