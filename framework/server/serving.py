@@ -2,8 +2,9 @@
 
 The router is built once, in the constructor. The lifecycle verbs are what a process that
 serves needs: ``start(sock)``, ``stop_accepting()`` (close the listening socket, in this
-process only), ``drain(timeout)`` (finish requests in flight, close idle keep-alive
-connections and WebSockets, cancel what is still running at the timeout).
+process only), ``drain(timeout)`` (answer what arrives on open connections for a grace,
+with ``Connection: close``, then close them and WebSockets; cancel what is still running
+at the timeout).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from framework.server.router import Router
 
 logger = logging.getLogger("framework.server")
 
-FIRST_REQUEST_GRACE = 1.0  # seconds a just-accepted connection gets to send its request
+MIN_DRAIN_GRACE = 1.0  # seconds: even without keep-alive, a just-accepted connection's request
+DRAIN_POLL = 0.01      # seconds between two looks at whether a draining server's connections closed
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
 access_logger = logging.getLogger("framework.access")
 
@@ -42,6 +44,7 @@ class HttpServer:
         self.app = app
         self.config = config
         self.in_flight = 0
+        self.draining = False  # once set, every response closes its connection
         self._server: web.Server | None = None
         self._site: web.SockSite | None = None
         self._runner: web.ServerRunner | None = None
@@ -101,12 +104,15 @@ class HttpServer:
                 return response
         self.in_flight += 1
         try:
-            return await handler(request)
+            response = await handler(request)
         except Exception as error:
-            return http.response_for_error(request, error, self.config.debug,
-                                           self.config.max_body_size)
+            response = http.response_for_error(request, error, self.config.debug,
+                                               self.config.max_body_size)
         finally:
             self.in_flight -= 1
+        if self.draining:  # Connection: close, so the client's next request finds a live worker
+            response.force_close()
+        return response
 
     async def start(self, sock: socket.socket) -> None:
         """Serve on ``sock``, a bound and listening socket."""
@@ -128,18 +134,25 @@ class HttpServer:
             await self._site.stop()
             self._site = None
 
-    async def drain(self, timeout: float) -> None:
-        """Let requests in flight finish for up to ``timeout`` seconds, then cancel the rest.
+    def drain_grace(self, timeout: float) -> float:
+        """How long a draining server answers on its open connections: keepalive_timeout (a
+        connection idle that long is closed anyway), at least MIN_DRAIN_GRACE, at most half
+        of ``timeout``, so that requests still running keep the other half."""
+        return min(max(self.config.keepalive_timeout, MIN_DRAIN_GRACE), timeout / 2)
 
-        Idle keep-alive connections close now, busy ones after their response; WebSockets
-        close once their RPC calls in flight are answered.
+    async def drain(self, timeout: float) -> None:
+        """Stop accepting; answer on open connections for a grace; cancel what outlives ``timeout``.
+
+        For ``drain_grace(timeout)`` seconds every response says ``Connection: close``, so each
+        client sends its next request on a fresh connection, to a live worker: no request
+        meets a connection closing under it. Then what is idle closes, requests still running
+        get the rest of ``timeout``. WebSockets close once their RPC calls are answered.
         """
         await self.stop_accepting()
         server = self._server
         if server is not None:
-            await self._await_first_requests(server, min(timeout, FIRST_REQUEST_GRACE))
-            server.pre_shutdown()
-            closing = [server.shutdown(timeout)]
+            self.draining = True
+            closing = [self._close_connections(server, timeout)]
             if self.rpc is not None:
                 closing.append(asyncio.wait_for(self.rpc.close(), timeout))
             results = await asyncio.gather(*closing, return_exceptions=True)
@@ -149,13 +162,13 @@ class HttpServer:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    @staticmethod
-    async def _await_first_requests(server: web.Server, grace: float) -> None:
-        """Connections accepted just before the socket closed may not have sent their first
-        request yet: give them ``grace`` seconds, so a request on its way is served, not cut.
-        """
+    async def _close_connections(self, server: web.Server, timeout: float) -> None:
+        """Wait out the grace or until every connection closed after its last answer, then
+        close the idle ones and give the busy ones what is left of ``timeout``."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
-        while (any(connection._request_count == 0 for connection in server.connections)
-               and loop.time() < deadline):
-            await asyncio.sleep(0.005)
+        deadline = loop.time() + timeout
+        grace_ends = loop.time() + self.drain_grace(timeout)
+        while server.connections and loop.time() < grace_ends:
+            await asyncio.sleep(DRAIN_POLL)
+        server.pre_shutdown()
+        await server.shutdown(max(deadline - loop.time(), 0.0))

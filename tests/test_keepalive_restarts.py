@@ -1,0 +1,170 @@
+"""Rolling restarts and recycling lose no request on keep-alive connections.
+
+Four clients each keep one connection open and send GETs and POSTs on it, one after
+another, with no retry: every reset, early close or short read counts as a failure. A
+draining worker answers what arrives on its connections with ``Connection: close``, so each
+client opens its next connection on a live worker.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from tests.support import ServerProcess, pid_alive, wait_for
+
+APP_SOURCE = '''
+import dataclasses
+import os
+
+from framework import App, FrameworkModule, http
+
+
+@dataclasses.dataclass
+class Item:
+    n: int
+
+
+class EchoController:
+    @http.get("/hello")
+    async def hello(self) -> dict:
+        return {"pid": os.getpid()}
+
+    @http.post("/echo")
+    async def echo(self, body: http.Body[Item]) -> dict:
+        return {"pid": os.getpid(), "n": body.n}
+
+
+app = App(imports=[FrameworkModule(workers=2, access_log=False, graceful_shutdown_timeout=10)],
+          controllers=[EchoController], name="keepalive-test")
+app.load_config_from_env()
+'''
+
+
+class KeepAliveLoad:
+    """Clients that each reuse one connection until the server closes it; no retries."""
+
+    def __init__(self, port: int, clients: int = 4) -> None:
+        self.port = port
+        self.ok = 0
+        self.connections = 0
+        self.failures: list[str] = []
+        self.pids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(client,), daemon=True)
+                         for client in range(clients)]
+
+    def _run(self, client: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        sent = 0
+        while not self._stopping.is_set():
+            sent += 1
+            try:
+                if connection.sock is None:
+                    connection.connect()
+                    with self._lock:
+                        self.connections += 1
+                body = self._exchange(connection, sent)
+            except (OSError, http.client.HTTPException, ValueError) as error:
+                connection.close()
+                with self._lock:
+                    self.failures.append(f"client {client}, request {sent}: {error!r}")
+                continue
+            with self._lock:
+                self.ok += 1
+                self.pids.add(body["pid"])
+        connection.close()
+
+    @staticmethod
+    def _exchange(connection: http.client.HTTPConnection, sent: int) -> dict[str, Any]:
+        """A GET or (every third request) a POST; its JSON answer, checked."""
+        if sent % 3:
+            connection.request("GET", "/hello")
+        else:
+            connection.request("POST", "/echo", body=json.dumps({"n": sent}),
+                               headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        if response.status != 200 or (sent % 3 == 0 and body.get("n") != sent):
+            raise ValueError(f"status {response.status}: {body!r}")
+        return body
+
+    def served_more_than(self, count: int) -> bool:
+        with self._lock:
+            return self.ok > count
+
+    def __enter__(self) -> KeepAliveLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(15)
+
+
+def serve(tmp_path: Path, **config: Any) -> ServerProcess:
+    (tmp_path / "keepalive_app.py").write_text(APP_SOURCE)
+    env = {f"APP_FRAMEWORK_{name.upper()}": str(value) for name, value in config.items()}
+    return ServerProcess("keepalive_app:app", cwd=tmp_path, env=env)
+
+
+def live_workers(server: ServerProcess) -> set[int]:
+    return {pid for pid in server.remember_children() if pid_alive(pid)}
+
+
+def replaced(server: ServerProcess, old: set[int]) -> set[int] | None:
+    """The two workers once none of ``old`` is left (a worker stops only once its
+    successor serves, so both new ones serve by then)."""
+    live = live_workers(server)
+    return live if len(live) == 2 and not live & old else None
+
+
+def assert_kept_alive(load: KeepAliveLoad) -> None:
+    """Connections really were reused: far fewer connections than requests."""
+    assert load.connections * 3 < load.ok, (load.connections, load.ok)
+
+
+def test_three_rolling_restarts_under_keep_alive_load_fail_no_request(tmp_path: Path) -> None:
+    with serve(tmp_path) as server:
+        server.wait_serving()
+        workers = wait_for(lambda: replaced(server, set()), 15, message="two workers")
+        with KeepAliveLoad(server.port) as load:
+            wait_for(lambda: load.served_more_than(200), 20, message="the load to run")
+            for restart in range(3):
+                server.signal(signal.SIGHUP)
+                workers = wait_for(lambda old=workers: replaced(server, old), 30,
+                                   message=f"rolling restart {restart + 1}")
+                served = load.ok
+                wait_for(lambda count=served: load.served_more_than(count + 200), 20,
+                         message="the new workers to serve the load")
+        assert load.failures == [], f"{len(load.failures)} of {load.ok} failed: " \
+                                    f"{load.failures[:5]}"
+        assert_kept_alive(load)
+        assert workers & load.pids  # the last workers served the load too
+
+
+def test_recycling_by_max_requests_under_keep_alive_load_fails_no_request(
+        tmp_path: Path) -> None:
+    with serve(tmp_path, max_requests=300, max_requests_jitter=50) as server:
+        server.wait_serving()
+        first = wait_for(lambda: replaced(server, set()), 15, message="two workers")
+        seen = set(first)
+
+        def recycled(count: int) -> bool:
+            seen.update(live_workers(server))
+            return len(seen) >= len(first) + count
+
+        with KeepAliveLoad(server.port) as load:
+            wait_for(lambda: recycled(6), 45, message="six workers recycled")
+        log = server.output()
+        assert load.failures == [], f"{len(load.failures)} of {load.ok} failed: " \
+                                    f"{load.failures[:5]}"
+        assert_kept_alive(load)
+        assert log.count("asks to be replaced: max_requests") >= 6
