@@ -67,6 +67,31 @@ class FrameworkConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"FrameworkConfig.{name}: expected a value > 0, "
                                   f"got {getattr(self, name)!r}")
+        if self.broker_url:
+            self._check_broker_url()
+
+    def _check_broker_url(self) -> None:
+        """The broker_url's syntax, so a typo stops start-up instead of failing every request."""
+        import re
+        from urllib.parse import urlsplit
+
+        def bad(reason: str) -> ConfigError:
+            shown = re.sub(r"(//[^/@]*?:)[^/@]*@", r"\1***@", self.broker_url)  # no password
+            return ConfigError(f"FrameworkConfig.broker_url: {reason}, got {shown!r} "
+                               "(e.g. redis://127.0.0.1:6379/0; empty for the built-in broker)")
+
+        if self.broker_url.partition("://")[0] not in ("redis", "rediss", "unix"):
+            raise bad("expected redis://, rediss:// or unix://")
+        try:
+            url = urlsplit(self.broker_url)
+            url.port  # noqa: B018 - reading it raises unless the port is a number 0..65535
+        except ValueError:
+            raise bad("expected a host and a port from 0 to 65535") from None
+        database = url.path.strip("/")
+        if url.scheme != "unix" and database and not database.isdigit():
+            raise bad("the database after the host must be a number")
+        if url.scheme == "unix" and not url.path:
+            raise bad("expected the socket's path after unix://")
 
     def worker_count(self) -> int:
         """How many workers to fork: ``workers``, with "auto" meaning one per CPU."""
