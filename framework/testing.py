@@ -1,7 +1,9 @@
 """create_testing_app: the app served in this process, on a free loopback port, for tests.
 
 The testing app always serves from one process, whatever ``workers`` says, with the memory
-broker unless a ``broker_url`` is given, so app code written for workers is tested as is.
+broker unless a ``broker_url`` is given, firing the events of both roles (master and worker)
+as ``workers=0`` does, so app code written for workers is tested as is. It imports
+FrameworkModule itself when the app's imports lack it.
 This module is also fw's pytest plugin (entry point ``fw``): it imports nothing heavy until a
 testing app is made, so loading it costs a pytest run nothing.
 """
@@ -9,6 +11,7 @@ testing app is made, so loading it costs a pytest run nothing.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -20,21 +23,42 @@ if TYPE_CHECKING:
     from framework.server.single import SingleProcessServer
 
 
-def create_testing_app(*, providers: list[Any] = (), **app_options: Any) -> TestingApp:
-    """An App from ``app_options`` (``imports=``, ``config=``, ...) whose root ``providers``
+def create_testing_app(*, providers: Sequence[Any] = (), imports: Sequence[Any] = (),
+                       **app_options: Any) -> TestingApp:
+    """An App from ``imports`` and ``app_options`` (``config=``, ...) whose root ``providers``
     override the imported ones, e.g. ``provide(Db, use_value=FakeDb())``.
 
-    Unless ``broker_url`` is set, the app gets a memory broker of its own: every testing
-    app starts with an empty broker, so tests do not see each other's keys and messages.
+    FrameworkModule is imported first when no module of ``imports`` brings it. Unless
+    ``broker_url`` is set, the app gets a memory broker of its own: every testing app starts
+    with an empty broker, so tests do not see each other's keys and messages.
     """
     from framework.app import App
     from framework.broker.adapter import BrokerAdapter
     from framework.di.provider import provide
+    from framework.framework_module import FrameworkModule
 
+    modules = list(imports)
+    if not _imports_any(modules, FrameworkModule):
+        modules.insert(0, FrameworkModule())
     overrides = list(providers)
     if not any(getattr(provider, "token", None) is BrokerAdapter for provider in overrides):
         overrides.append(provide(BrokerAdapter, use_factory=_broker_for_tests()))
-    return TestingApp(App(providers=overrides, **app_options))
+    return TestingApp(App(imports=modules, providers=overrides, **app_options))
+
+
+def _imports_any(modules: Sequence[Any], wanted: type) -> bool:
+    """Whether ``modules`` (classes or instances) or what they import hold a ``wanted``."""
+    pending, seen = list(modules), set[int]()
+    while pending:
+        module = pending.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        if isinstance(module, wanted) or (isinstance(module, type)
+                                          and issubclass(module, wanted)):
+            return True
+        pending.extend(getattr(module, "imports", ()))
+    return False
 
 
 def _broker_for_tests() -> Any:

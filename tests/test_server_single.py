@@ -25,7 +25,7 @@ from tests.support import ServerProcess, free_port, port_accepts, serving_with_m
 from tests.test_http_server import UserModule, say
 
 LIFECYCLE = [on_server_bootstrap, on_server_main_bootstrap, on_server_bootstrap_done,
-             on_server_main_bootstrap_done, on_server_shutdown, on_server_main_shutdown]
+             on_server_main_bootstrap_done, on_server_main_shutdown, on_server_shutdown]
 
 
 class LifecycleReporter:

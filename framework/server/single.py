@@ -1,9 +1,11 @@
 """workers=0: one process bootstraps, serves and stops the whole app.
 
-Lifecycle: on_server_bootstrap and on_server_main_bootstrap, then listen, then the `_done`
-tokens. SIGTERM/SIGINT: stop accepting, drain up to graceful_shutdown_timeout, then
-on_server_shutdown and on_server_main_shutdown, then the app's teardown, exit 0. A second
-signal stops at once (exit 1). Signal handlers only queue the signal; the serve loop acts.
+The one process plays the master and a worker, so code written for workers runs unchanged:
+on_server_bootstrap, on_server_main_bootstrap, on_server_worker_bootstrap, then listen, then
+their `_done` tokens in the same order. SIGTERM/SIGINT: stop accepting, drain up to
+graceful_shutdown_timeout, then the shutdowns in reverse (worker, main, server), then the
+app's teardown, exit 0. A second signal stops at once (exit 1). Signal handlers only queue
+the signal; the serve loop acts.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ from framework.server.serving import HttpServer
 logger = logging.getLogger("framework.server")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# The one process is the server, the master and a worker: each role's events, once.
+BOOTSTRAP = (events.on_server_bootstrap, events.on_server_main_bootstrap,
+             events.on_server_worker_bootstrap)
+BOOTSTRAP_DONE = (events.on_server_bootstrap_done, events.on_server_main_bootstrap_done,
+                  events.on_server_worker_bootstrap_done)
+SHUTDOWN = (events.on_server_worker_shutdown, events.on_server_main_shutdown,
+            events.on_server_shutdown)
 FORCED_EXIT = 1
 
 
@@ -48,12 +57,11 @@ class SingleProcessServer:
         """Bootstrap listeners, listen on ``sock``, then the `_done` listeners."""
         try:
             await self.app.startup()
-            await self._fire(events.on_server_bootstrap, events.on_server_main_bootstrap)
+            await self._fire(*BOOTSTRAP)
             self.http = HttpServer(self.app, self.config)
             await self.http.start(sock)
             self.url = socket_url(sock)
-            await self._fire(events.on_server_bootstrap_done,
-                             events.on_server_main_bootstrap_done)
+            await self._fire(*BOOTSTRAP_DONE)
         except Exception as error:
             if self.http is not None:
                 await self.http.drain(0)
@@ -66,7 +74,7 @@ class SingleProcessServer:
         if self.http is not None:
             await self.http.stop_accepting()
             await self.http.drain(timeout)
-        for token in (events.on_server_shutdown, events.on_server_main_shutdown):
+        for token in SHUTDOWN:
             try:
                 await self._fire(token)
             except Exception:
