@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 MAX_DEPTH = 128
 _ORJSON_WRITE_DEPTH = 255  # orjson.dumps refuses deeper values ("Recursion limit reached")
@@ -26,7 +26,7 @@ def require_json_content_type(request: web.Request) -> None:
     """
     if not request.body_exists:
         return
-    declared = request.headers.get("Content-Type")
+    declared = request.headers.get(hdrs.CONTENT_TYPE)
     media_type = request.content_type
     is_json = media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json"))
