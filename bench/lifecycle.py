@@ -4,12 +4,14 @@
    master's "all 4 workers serving" line);
 2. restart: from ``kill -9`` of a worker (serving for a while) to its replacement serving;
 3. memory: each worker's USS (memory unique to it: what one more worker costs) after it
-   served requests.
+   served requests;
+4. rolling restarts under load: 4 keep-alive connections (wrk when installed) load /hello
+   while the master is sent SIGHUP, each time until every old worker is gone.
 
-Targets: start-up under 1.5 s, restart under 0.5 s, USS under 15 MiB. Run from the
-repository's root:
+Targets: start-up under 1.5 s, restart under 0.5 s, USS under 15 MiB, no failed request
+across the rolling restarts. Run from the repository's root:
 
-    python -m bench.lifecycle [--workers 4] [--kills 3]
+    python -m bench.lifecycle [--workers 4] [--kills 3] [--rolling 3]
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ import sys
 import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
+from bench.loadgen import LoadResult, load
 from bench.servers import REPO, bench_env, free_port
 from framework.server.slots import STABLE_AFTER
 
@@ -33,6 +37,9 @@ START_TARGET = 1.5
 RESTART_TARGET = 0.5
 USS_TARGET_MIB = 15.0
 SERVING = re.compile(r"worker (\d+) \(pid (\d+)\) serving")
+KEEP_ALIVE_CONNECTIONS = 4
+LOAD_BEFORE_RESTARTS = 1.0  # seconds of load before the first SIGHUP
+LOAD_SECONDS = 8            # the whole load; the rolling restarts happen within it
 
 
 class Server:
@@ -76,10 +83,31 @@ class Server:
         self.process.wait(30)
 
 
+def restarts_under_load(server: Server, restarts: int) -> tuple[LoadResult, list[float]]:
+    """Keep-alive load on /hello while the master rolls its workers ``restarts`` times: the
+    load's result, and each restart's time from SIGHUP to every old worker gone."""
+    url = f"http://127.0.0.1:{server.port}/hello"
+    durations = []
+    with ThreadPoolExecutor(1) as pool:
+        loading = pool.submit(load, url, LOAD_SECONDS, KEEP_ALIVE_CONNECTIONS)
+        time.sleep(LOAD_BEFORE_RESTARTS)
+        for _ in range(restarts):
+            old = {worker.pid for worker in server.workers()}
+            signalled_at = time.perf_counter()
+            server.process.send_signal(signal.SIGHUP)
+            while old & {worker.pid for worker in server.workers()}:
+                time.sleep(0.001)
+            durations.append(time.perf_counter() - signalled_at)
+        if LOAD_BEFORE_RESTARTS + sum(durations) > LOAD_SECONDS:
+            raise RuntimeError(f"the restarts outlasted the load: {durations}")
+        return loading.result(), durations
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--rolling", type=int, default=3)
     args = parser.parse_args()
     server = Server(args.workers)
     try:
@@ -97,6 +125,7 @@ def main() -> int:
             os.kill(victim, signal.SIGKILL)
             back_at, _ = server.wait_line(SERVING, since=killed_at)
             restarts.append(back_at - killed_at)
+        rolled, rolling = restarts_under_load(server, args.rolling)
     finally:
         server.stop()
 
@@ -108,6 +137,8 @@ def main() -> int:
          f"< {RESTART_TARGET} s", max(restarts) < RESTART_TARGET),
         (f"memory: USS per worker (largest of {len(uss)})", f"{worst_uss:.1f} MiB",
          f"< {USS_TARGET_MIB:g} MiB", worst_uss < USS_TARGET_MIB),
+        (f"keep-alive requests failed over {args.rolling} SIGHUPs",
+         f"{rolled.errors} of {rolled.requests}", "0", rolled.errors == 0),
     ]
     print(f"fw server:start --workers {args.workers}, bench/apps.py's app")
     print(f"{'measure':<46}{'value':>11}{'target':>12}")
@@ -115,6 +146,8 @@ def main() -> int:
         print(f"{name:<46}{value:>11}{target:>12}  {'ok' if met else 'MISSED'}")
     print("restarts: " + ", ".join(f"{seconds:.3f} s" for seconds in restarts))
     print("USS per worker: " + ", ".join(f"{mib:.1f} MiB" for mib in sorted(uss.values())))
+    print(f"rolling restarts under {rolled.client}'s load, SIGHUP to every old worker gone: "
+          + ", ".join(f"{seconds:.3f} s" for seconds in rolling))
     return 0 if all(met for *_, met in rows) else 1
 
 
