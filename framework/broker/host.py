@@ -4,9 +4,9 @@ The master's per-worker reader loop calls ``handle`` with each ``"b"`` frame; re
 pushes go out through the process's ``Outlet`` (its end of the pipe) given at ``attach``,
 split to fit the pipe's frame limit: an answer too big to send becomes an error answer. A
 cache write is answered only after every other process holding a near copy of the key has
-dropped it. A process that stops reading gets no more bus messages while ``BACKLOG_LIMIT``
-bytes to it are unread; answers, jobs and invalidations still go (the process asked for
-them, so they are bounded by what it asked).
+dropped it. A process that stops reading gets no more bus messages while more than its
+pipe's frame limit of bytes to it are unread; answers, jobs and invalidations still go (the
+process asked for them, so they are bounded by what it asked).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ logger = logging.getLogger("framework.broker")
 limited_log = RateLimitedLog(logger)
 
 NO_REPLY = object()  # what an operation returns when it answers later, or never
-BACKLOG_LIMIT = 32 * 1024 * 1024  # unread bytes to a process before its bus messages drop
 
 
 class Outlet(Protocol):
@@ -100,12 +99,13 @@ class _RemoteProcess:
                                 refused.frame.get("p"), self.key, refused.error)
 
     def deliver_message(self, channel: str, payload: str) -> None:
+        """Dropped (logged, rate-limited) while a whole frame's worth to it is unread."""
         unread = self._outlet.buffered
-        if unread > BACKLOG_LIMIT:
+        if unread > self._outlet.max_frame_size:
             limited_log.warning(
                 f"backlog {self.key}", "broker dropped bus messages to process %s (channel "
-                "%r): %d bytes sent to it are unread, over the %d-byte limit; is it stopped?",
-                self.key, channel, unread, BACKLOG_LIMIT)
+                "%r): %d bytes sent to it are unread, over its %d-byte frame limit; is it "
+                "stopped?", self.key, channel, unread, self._outlet.max_frame_size)
             return
         self.send({"k": KIND, "p": "msg", "ch": channel, "v": payload})
 
