@@ -84,7 +84,7 @@ def _outage_is_unavailable(
             raise self.unavailable(error) from error
         if self.down:
             self.down = False
-            logger.warning("Redis broker at %s answers again", self.address)
+            logger.info("Redis broker at %s answers again", self.address)
         return result
     return checked
 

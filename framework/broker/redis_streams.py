@@ -83,8 +83,12 @@ class StreamConsumer:
 
     async def _take_jobs(self) -> None:
         next_claim = 0.0
+        group_lost = False
         while not self._stopping:
             try:
+                if group_lost:
+                    await ensure_group(self._client, self._stream)
+                    group_lost = False
                 free = self._slots - len(self._running)
                 if free <= 0:
                     await asyncio.wait(list(self._running.values()),
@@ -100,13 +104,23 @@ class StreamConsumer:
                                                       count=free, block=self._block_ms)
                 for _, entries in reply or ():
                     self._start_jobs(entries)
-            except REDIS_OUTAGES as error:
-                self._outages.warning(f"queue {self._queue}", "queue %r cannot read from Redis "
-                                      "(%s); retrying", self._queue, error)
+            except Exception as error:
+                group_lost = self._report(error)
                 await asyncio.sleep(RETRY_PAUSE)
-            except Exception:
-                logger.exception("reading queue %r from Redis failed; retrying", self._queue)
-                await asyncio.sleep(RETRY_PAUSE)
+
+    def _report(self, error: Exception) -> bool:
+        """Log a failed read (an outage once in a while); True if the consumer group is gone."""
+        kind = f"queue {self._queue}"
+        if isinstance(error, REDIS_OUTAGES):
+            self._outages.warning(kind, "queue %r cannot read from Redis (%s); retrying",
+                                  self._queue, error)
+        elif isinstance(error, ResponseError) and "NOGROUP" in str(error):
+            self._outages.warning(kind, "queue %r lost its consumer group (Redis restarted "
+                                  "empty?); creating it again", self._queue)
+            return True
+        else:
+            logger.exception("reading queue %r from Redis failed; retrying", self._queue)
+        return False
 
     async def _take_over_orphans(self, free: int) -> bool:
         reply = await self._client.xautoclaim(self._stream, GROUP, self._name,
@@ -148,7 +162,7 @@ class StreamConsumer:
                     pipe.xack(self._stream, GROUP, entry_id)
                     pipe.xdel(self._stream, entry_id)
                     await pipe.execute()
-        except REDIS_OUTAGES as error:
+        except (ResponseError, *REDIS_OUTAGES) as error:
             self._outages.warning(f"queue {self._queue}", "queue %r could not record a job's "
                                   "outcome in Redis (%s); the job will be delivered again",
                                   self._queue, error)
