@@ -19,9 +19,13 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from framework import http
+from framework.ratelimit import RateLimitedLog
 from framework.rpc.dispatcher import RpcDispatcher
 from framework.rpc.endpoint import RpcEndpoint
 from framework.rpc.limits import RpcLimits
+from framework.server.accepting import Acceptor
+from framework.server.connections import ConnectionGuard
+from framework.server.protocol import Connection, name_server_software
 from framework.server.router import Router
 
 logger = logging.getLogger("framework.server")
@@ -46,7 +50,8 @@ class HttpServer:
         self.in_flight = 0
         self.draining = False  # once set, every response closes its connection
         self._server: web.Server | None = None
-        self._site: web.SockSite | None = None
+        self._acceptor: Acceptor | None = None
+        self._guard: ConnectionGuard | None = None
         self._runner: web.ServerRunner | None = None
         # request.app, as aiohttp handlers and middlewares know it; routing is the router's
         self.web_app = web.Application(client_max_size=config.max_body_size)
@@ -98,8 +103,7 @@ class HttpServer:
         """One request: route it, answer ``Expect``, run its handler; errors become JSON."""
         handler = self.router.resolve(request)
         if request.headers.get(hdrs.EXPECT):
-            response = await request.match_info.expect_handler(request)
-            await request.writer.drain()
+            response = await self._answer_expect(request)
             if response is not None:
                 return response
         self.in_flight += 1
@@ -114,25 +118,63 @@ class HttpServer:
             response.force_close()
         return response
 
+    async def _answer_expect(self, request: web.Request) -> web.StreamResponse | None:
+        """``Expect: 100-continue``: a 413 at once when the announced body is over
+        max_body_size, and the connection closes without waiting for a body the client
+        was told not to send; else the route's answer (100 Continue)."""
+        length = request.content_length
+        if length is not None and length > self.config.max_body_size:
+            request.protocol.close()    # bytes still coming are ignored, ...
+            request.content.feed_eof()  # ... not lingered over
+            response = http.error_response(
+                413, f"request body is over the {self.config.max_body_size} byte limit")
+            response.force_close()
+            return response
+        response = await request.match_info.expect_handler(request)
+        await request.writer.drain()
+        return response
+
     async def start(self, sock: socket.socket) -> None:
-        """Serve on ``sock``, a bound and listening socket."""
+        """Serve on ``sock``, a bound and listening socket, with the connection limits:
+        keepalive_timeout, header_read_timeout, room made when descriptors run out."""
+        config = self.config
+        name_server_software()
+        self._server = server = web.Server(self._serve, request_factory=self._request_factory())
+        self._runner = web.ServerRunner(server, handle_signals=False,
+                                        shutdown_timeout=config.graceful_shutdown_timeout)
+        await self._runner.setup()
+        connection = partial(
+            Connection, server, loop=asyncio.get_running_loop(),
+            keepalive_timeout=config.keepalive_timeout,
+            access_log=access_logger if config.access_log else None,
+            access_log_format=ACCESS_LOG_FORMAT, rejections=RateLimitedLog(logger))
+        self._guard = guard = ConnectionGuard(lambda: server.connections,
+                                              config.header_read_timeout)
+        self._acceptor = Acceptor(sock, connection, lambda: len(server.connections),
+                                  guard.make_room)
+        guard.start()
+        self._acceptor.start()
+
+    def _request_factory(self) -> Callable[..., web.Request]:
+        """How aiohttp makes each request; with keepalive_timeout 0, one that asks for
+        ``Connection: close`` (keep-alive off)."""
         make_request = partial(web.Request, loop=asyncio.get_running_loop(),
                                client_max_size=self.config.max_body_size)
-        self._server = web.Server(
-            self._serve, request_factory=make_request,
-            access_log=access_logger if self.config.access_log else None,
-            access_log_format=ACCESS_LOG_FORMAT)
-        self._runner = web.ServerRunner(self._server, handle_signals=False,
-                                        shutdown_timeout=self.config.graceful_shutdown_timeout)
-        await self._runner.setup()
-        self._site = web.SockSite(self._runner, sock)
-        await self._site.start()
+        if self.config.keepalive_timeout > 0:
+            return make_request
+
+        def make_closing_request(message: Any, *args: Any) -> web.Request:
+            return make_request(message._replace(should_close=True), *args)
+        return make_closing_request
 
     async def stop_accepting(self) -> None:
         """Close the listening socket in this process; connections already open stay."""
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        if self._guard is not None:
+            self._guard.stop()
+            self._guard = None
+        if self._acceptor is not None:
+            await self._acceptor.stop()
+            self._acceptor = None
 
     def drain_grace(self, timeout: float) -> float:
         """How long a draining server answers on its open connections: keepalive_timeout (a
