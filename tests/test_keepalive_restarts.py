@@ -1,21 +1,26 @@
 """Rolling restarts and recycling lose no request on keep-alive connections.
 
-Four clients each keep one connection open and send GETs and POSTs on it, one after
-another, with no retry: every reset, early close or short read counts as a failure. A
-draining worker answers what arrives on its connections with ``Connection: close``, so each
-client opens its next connection on a live worker.
+In one process: a draining server answers what arrives on an open connection with
+``Connection: close``, then closes it. With real workers: four clients each keep one
+connection open and send GETs and POSTs on it, one after another, with no retry; every
+reset, early close or short read counts as a failure.
 """
 
 from __future__ import annotations
 
-import http.client
+import asyncio
 import json
 import signal
 import threading
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from typing import Any
 
+from framework import App, FrameworkConfig, FrameworkModule, http
+from framework.server.binding import bind_socket
+from framework.server.serving import HttpServer
 from tests.support import ServerProcess, pid_alive, wait_for
+from tests.test_http_serving import refused
 
 APP_SOURCE = '''
 import dataclasses
@@ -45,6 +50,49 @@ app.load_config_from_env()
 '''
 
 
+class PingController:
+    @http.get("/ping")
+    async def ping(self) -> dict[str, bool]:
+        return {"pong": True}
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 response with a Content-Length: (lower-cased head, body)."""
+    head = (await reader.readuntil(b"\r\n\r\n")).lower()
+    length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+    return head, await reader.readexactly(length)
+
+
+async def stopped_accepting(url: str) -> None:
+    while not await refused(url):
+        await asyncio.sleep(0.005)
+
+
+async def test_a_draining_server_answers_on_an_open_connection_then_closes_it() -> None:
+    app = App(imports=[FrameworkModule(access_log=False, keepalive_timeout=30)],
+              controllers=[PingController])
+    server = HttpServer(app, app.get(FrameworkConfig))
+    sock = bind_socket("127.0.0.1", 0)
+    await server.start(sock)
+    host, port = sock.getsockname()[:2]
+    reader, writer = await asyncio.open_connection(host, port)
+    request = b"GET /ping HTTP/1.1\r\nHost: fw\r\n\r\n"
+    try:
+        writer.write(request)
+        head, _ = await read_response(reader)
+        assert b"connection: close" not in head  # kept alive while serving
+        draining = asyncio.ensure_future(server.drain(60))  # a grace of 30 s
+        await asyncio.wait_for(stopped_accepting(f"http://{host}:{port}"), 10)
+        writer.write(request)  # the same connection, idle when the drain began
+        head, body = await read_response(reader)
+        assert head.startswith(b"http/1.1 200") and b"connection: close" in head
+        assert json.loads(body) == {"pong": True}
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed after the answer
+        await asyncio.wait_for(draining, 10)  # over once no connection is left
+    finally:
+        writer.close()
+
+
 class KeepAliveLoad:
     """Clients that each reuse one connection until the server closes it; no retries."""
 
@@ -60,7 +108,7 @@ class KeepAliveLoad:
                          for client in range(clients)]
 
     def _run(self, client: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection = HTTPConnection("127.0.0.1", self.port, timeout=10)
         sent = 0
         while not self._stopping.is_set():
             sent += 1
@@ -70,7 +118,7 @@ class KeepAliveLoad:
                     with self._lock:
                         self.connections += 1
                 body = self._exchange(connection, sent)
-            except (OSError, http.client.HTTPException, ValueError) as error:
+            except (OSError, HTTPException, ValueError) as error:
                 connection.close()
                 with self._lock:
                     self.failures.append(f"client {client}, request {sent}: {error!r}")
@@ -81,7 +129,7 @@ class KeepAliveLoad:
         connection.close()
 
     @staticmethod
-    def _exchange(connection: http.client.HTTPConnection, sent: int) -> dict[str, Any]:
+    def _exchange(connection: HTTPConnection, sent: int) -> dict[str, Any]:
         """A GET or (every third request) a POST; its JSON answer, checked."""
         if sent % 3:
             connection.request("GET", "/hello")
