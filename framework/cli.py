@@ -182,18 +182,15 @@ def cli(app_spec: str | None) -> None:
               help="Where to create the project (default: ./NAME).")
 def new(name: str, directory: Path | None) -> None:
     """Create a new project NAME from fw's template."""
-    from framework.scaffold import ScaffoldError, create_project
+    from framework.scaffold import ScaffoldError, create_project, next_steps
 
     target = directory or Path(name)
     try:
         create_project(name, target)
     except ScaffoldError as error:
         raise CliError(str(error)) from None
-    click.echo(f"Created {target}. Next:\n\n"
-               f"    cd {target}\n"
-               f"    python3 -m pip install -e \".[test]\"\n"
-               f"    python3 -m pytest\n"
-               f"    fw server:start --workers 2\n")
+    steps = "".join(f"    {step}\n" for step in next_steps(target))
+    click.echo(f"Created {target}. Next, in a shell:\n\n{steps}")
 
 
 @cli.command("server:start")
