@@ -12,6 +12,7 @@ import asyncio
 import json
 import signal
 import threading
+from functools import partial
 from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ class KeepAliveLoad:
             connection.request("POST", "/echo", body=json.dumps({"n": sent}),
                                headers={"Content-Type": "application/json"})
         response = connection.getresponse()
-        body = json.loads(response.read())
+        body: dict[str, Any] = json.loads(response.read())
         if response.status != 200 or (sent % 3 == 0 and body.get("n") != sent):
             raise ValueError(f"status {response.status}: {body!r}")
         return body
@@ -187,10 +188,9 @@ def test_three_rolling_restarts_under_keep_alive_load_fail_no_request(tmp_path: 
             wait_for(lambda: load.served_more_than(200), 20, message="the load to run")
             for restart in range(3):
                 server.signal(signal.SIGHUP)
-                workers = wait_for(lambda old=workers: replaced(server, old), 30,
+                workers = wait_for(partial(replaced, server, workers), 30,
                                    message=f"rolling restart {restart + 1}")
-                served = load.ok
-                wait_for(lambda count=served: load.served_more_than(count + 200), 20,
+                wait_for(partial(load.served_more_than, load.ok + 200), 20,
                          message="the new workers to serve the load")
         assert load.failures == [], f"{len(load.failures)} of {load.ok} failed: " \
                                     f"{load.failures[:5]}"

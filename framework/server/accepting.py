@@ -49,12 +49,14 @@ class Acceptor:
                                                             name="accept")
 
     async def stop(self) -> None:
-        """Stop accepting and close the listening socket in this process."""
+        """Stop accepting and close the listening socket in this process; the connections
+        accepted already are handed to their protocol first (a drain then sees them)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         self.sock.close()
+        await asyncio.gather(*self._connecting, return_exceptions=True)
 
     async def _accept_forever(self) -> None:
         loop = asyncio.get_running_loop()

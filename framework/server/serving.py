@@ -180,7 +180,8 @@ class HttpServer:
         """How long a draining server answers on its open connections: keepalive_timeout (a
         connection idle that long is closed anyway), at least MIN_DRAIN_GRACE, at most half
         of ``timeout``, so that requests still running keep the other half."""
-        return min(max(self.config.keepalive_timeout, MIN_DRAIN_GRACE), timeout / 2)
+        keepalive_timeout: float = self.config.keepalive_timeout
+        return min(max(keepalive_timeout, MIN_DRAIN_GRACE), timeout / 2)
 
     async def drain(self, timeout: float) -> None:
         """Stop accepting; answer on open connections for a grace; cancel what outlives ``timeout``.
