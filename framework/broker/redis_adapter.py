@@ -77,7 +77,7 @@ def _outage_is_unavailable(
 ) -> Callable[Concatenate[RedisAdapter, P], Coroutine[Any, Any, T]]:
     """``call``, raising BrokerUnavailable when Redis is down or silent past its timeouts."""
     @functools.wraps(call)
-    async def checked(self: RedisAdapter, *args: P.args, **kwargs: P.kwargs) -> T:
+    async def checked(self: RedisAdapter, /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             result = await call(self, *args, **kwargs)
         except REDIS_OUTAGES as error:
@@ -111,8 +111,8 @@ class RedisAdapter(BrokerAdapter):
         self._invalidations = f"{namespace}:cache-invalidate"
         self.near = NearCache()
         self._pubsub: Any = None
-        self._listener: asyncio.Task | None = None
-        self._confirmations: dict[str, list[asyncio.Future]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._confirmations: dict[str, list[asyncio.Future[None]]] = {}
         self._confirmed: set[str] = set()
         self._release = self.client.register_script(RELEASE_IF_OWNER)
         self._consumers: list[StreamConsumer] = []

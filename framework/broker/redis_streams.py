@@ -61,9 +61,9 @@ class StreamConsumer:
         self._slots = max_parallel
         self._claim_after_ms = max(1, int(claim_after * 1000))
         self._name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self._running: dict[bytes, asyncio.Task] = {}
+        self._running: dict[bytes, asyncio.Task[None]] = {}
         self._stopping = False
-        self._loop_task: asyncio.Task | None = None
+        self._loop_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await ensure_group(self._client, self._stream)

@@ -1,8 +1,9 @@
-"""A stalled (SIGSTOP) or dead Redis: requests get a 503 (RPC: -32001) naming the broker within
-the read timeout, the log says so in a few lines without tracebacks, and everything works
-again once Redis is back: calls, the pub/sub listener, near copies and queue consumers.
+"""A broker that cannot answer raises BrokerUnavailable. A stalled (SIGSTOP) or dead Redis:
+requests get a 503 (RPC: -32001) naming the broker within the read timeout, the log says so
+in a few lines without tracebacks, and everything works again once Redis is back: calls, the
+pub/sub listener, near copies and queue consumers. A worker whose master is gone: the same.
 
-Each test starts a redis-server of its own, since it stalls or kills it."""
+Each Redis test starts a redis-server of its own, since it stalls or kills it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import contextlib
 import http.client
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -25,7 +27,9 @@ import pytest
 import redis
 
 from framework.broker import BrokerBus, BrokerCache, BrokerKeyValue, BrokerQueue, BrokerUnavailable
+from framework.broker.pipe import PipeAdapter
 from framework.broker.redis_adapter import READ_TIMEOUT, RedisAdapter
+from framework.channel import Channel
 from tests.broker_support import eventually
 from tests.conftest import _redis_server_binary
 from tests.support import ServerProcess, free_port, wait_for
@@ -318,3 +322,26 @@ def test_timeouts_from_the_url_and_recovery_in_one_process(
     assert records, "the outage was not logged"
     assert not [record for record in records if record.exc_info], "a traceback was logged"
     assert len(records) <= 12, [record.getMessage() for record in records]
+
+
+def test_calls_of_a_worker_whose_master_is_gone_raise_broker_unavailable() -> None:
+    async def main() -> None:
+        worker_end, master_end = multiprocessing.Pipe(duplex=True)
+        channel = await Channel.open(worker_end, "master")
+        adapter = PipeAdapter(channel)
+
+        async def read() -> None:  # the worker's reader loop
+            while (message := await channel.receive()) is not None:
+                adapter.handle(message)
+            await adapter.close()
+        reader = asyncio.get_running_loop().create_task(read())
+        waiting = asyncio.get_running_loop().create_task(BrokerKeyValue(adapter).get("k"))
+        await asyncio.get_running_loop().run_in_executor(None, master_end.poll, 10)
+        master_end.close()  # the master dies with the call unanswered
+        with pytest.raises(BrokerUnavailable, match="the broker at the master is unavailable"):
+            await asyncio.wait_for(waiting, 10)
+        with pytest.raises(BrokerUnavailable, match="the broker at the master is unavailable"):
+            await BrokerKeyValue(adapter).increment("k")
+        await reader
+        await channel.close()
+    asyncio.run(main())
