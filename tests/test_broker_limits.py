@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from framework.broker.engine import BrokerEngine
 from framework.broker.memory import MemoryAdapter
 from framework.broker.pipe import PipeAdapter
 from framework.broker.protocol import BrokerError
+from framework.broker.redis_adapter import RedisAdapter
 from framework.channel import Channel
 from framework.config import FrameworkConfig
 
@@ -92,6 +94,17 @@ async def test_a_value_over_broker_max_value_mb_raises_at_the_call_before_anythi
     assert await adapter.cache_get("built") is None
     await BrokerKeyValue(adapter, config).set("k", "x" * 10_000)  # under the limit: stored
     assert len(await BrokerKeyValue(adapter, config).get("k")) == 10_000
+
+
+async def test_the_value_limit_holds_with_redis_too(redis_url: str) -> None:
+    adapter = RedisAdapter(redis_url, f"test-{uuid.uuid4().hex[:8]}")
+    try:
+        kv = BrokerKeyValue(adapter, FrameworkConfig(broker_max_value_mb=0.01))
+        with pytest.raises(ValueError, match="over the broker's limit of 10485 bytes"):
+            await kv.set("k", "x" * 11_000)
+        assert await kv.get("k") is None
+    finally:
+        await adapter.close()
 
 
 async def test_the_injected_facades_take_the_limit_from_the_config() -> None:

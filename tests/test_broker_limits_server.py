@@ -105,7 +105,8 @@ def call(port: int, method: str, path: str) -> dict[str, Any]:
         response = connection.getresponse()
         body = response.read()
         assert response.status == 200, f"{method} {path}: {response.status} {body!r}"
-        return json.loads(body)
+        answer: dict[str, Any] = json.loads(body)
+        return answer
     finally:
         connection.close()
 

@@ -124,7 +124,8 @@ class PipeAdapter(BrokerAdapter):
 
     def _refuse(self, refused: Unsendable) -> None:
         """A frame too big (or not JSON) to send: its call raises, the others go on."""
-        future = self._pending.pop(refused.frame.get("id"), None)
+        request_id = refused.frame.get("id")
+        future = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
         if future is None:
             unsent_log.warning("unsent", "broker frame to the master not sent: %s",
                                refused.error)

@@ -83,9 +83,9 @@ class WorkerPipe:
         # may then be reused: from now on the master's loop watches the pipe, and a new
         # child closes what that loop watches (see Arbiter.spawn_worker).
         self.fd = None
+        host = self._broker_host
         attached = False
         try:
-            host = self._broker_host
             self._channel = await Channel.open(
                 conn, peer, MAX_FRAME_SIZE if host is None else host.frame_limit)
             if host is not None:
@@ -96,8 +96,8 @@ class WorkerPipe:
         finally:
             # The worker closes its end only by exiting: its locks, queue messages in
             # flight and subscriptions go now, as it dies.
-            if attached:
-                self._broker_host.detach(self.worker.pid)
+            if host is not None and attached:
+                host.detach(self.worker.pid)
             await self._close_channel()
             self._listener.worker_closed_pipe(self.worker)
 
