@@ -22,6 +22,7 @@ from framework.server.binding import bind_socket
 from framework.server.serving import HttpServer
 from tests.support import ServerProcess, pid_alive, wait_for
 from tests.test_http_serving import refused
+from tests.workers_support import Load
 
 APP_SOURCE = '''
 import dataclasses
@@ -94,39 +95,33 @@ async def test_a_draining_server_answers_on_an_open_connection_then_closes_it() 
         writer.close()
 
 
-class KeepAliveLoad:
-    """Clients that each reuse one connection until the server closes it; no retries."""
+class KeepAliveLoad(Load):
+    """Load's clients, but each reuses one connection until the server closes it, and every
+    third request is a POST; no retries."""
 
     def __init__(self, port: int, clients: int = 4) -> None:
-        self.port = port
-        self.ok = 0
+        super().__init__(port, clients)
         self.connections = 0
-        self.failures: list[str] = []
-        self.pids: set[int] = set()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(client,), daemon=True)
-                         for client in range(clients)]
 
-    def _run(self, client: int) -> None:
+    def _run(self) -> None:
         connection = HTTPConnection("127.0.0.1", self.port, timeout=10)
         sent = 0
         while not self._stopping.is_set():
             sent += 1
+            if connection.sock is None:
+                with self._lock:
+                    self.connections += 1
             try:
-                if connection.sock is None:
-                    connection.connect()
-                    with self._lock:
-                        self.connections += 1
                 body = self._exchange(connection, sent)
             except (OSError, HTTPException, ValueError) as error:
                 connection.close()
                 with self._lock:
-                    self.failures.append(f"client {client}, request {sent}: {error!r}")
-                continue
-            with self._lock:
-                self.ok += 1
-                self.pids.add(body["pid"])
+                    self.failures.append(f"{threading.current_thread().name}, "
+                                         f"request {sent}: {error!r}")
+            else:
+                with self._lock:
+                    self.ok += 1
+                    self.pids.append(body["pid"])
         connection.close()
 
     @staticmethod
@@ -146,16 +141,6 @@ class KeepAliveLoad:
     def served_more_than(self, count: int) -> bool:
         with self._lock:
             return self.ok > count
-
-    def __enter__(self) -> KeepAliveLoad:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join(15)
 
 
 def serve(tmp_path: Path, **config: Any) -> ServerProcess:
@@ -184,7 +169,8 @@ def test_three_rolling_restarts_under_keep_alive_load_fail_no_request(tmp_path: 
     with serve(tmp_path) as server:
         server.wait_serving()
         workers = wait_for(lambda: replaced(server, set()), 15, message="two workers")
-        with KeepAliveLoad(server.port) as load:
+        load = KeepAliveLoad(server.port)
+        with load:
             wait_for(lambda: load.served_more_than(200), 20, message="the load to run")
             for restart in range(3):
                 server.signal(signal.SIGHUP)
@@ -195,7 +181,7 @@ def test_three_rolling_restarts_under_keep_alive_load_fail_no_request(tmp_path: 
         assert load.failures == [], f"{len(load.failures)} of {load.ok} failed: " \
                                     f"{load.failures[:5]}"
         assert_kept_alive(load)
-        assert workers & load.pids  # the last workers served the load too
+        assert workers & set(load.pids)  # the last workers served the load too
 
 
 def test_recycling_by_max_requests_under_keep_alive_load_fails_no_request(
@@ -209,7 +195,8 @@ def test_recycling_by_max_requests_under_keep_alive_load_fails_no_request(
             seen.update(live_workers(server))
             return len(seen) >= len(first) + count
 
-        with KeepAliveLoad(server.port) as load:
+        load = KeepAliveLoad(server.port)
+        with load:
             wait_for(lambda: recycled(6), 45, message="six workers recycled")
         log = server.output()
         assert load.failures == [], f"{len(load.failures)} of {load.ok} failed: " \
