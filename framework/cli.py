@@ -182,7 +182,7 @@ def cli(app_spec: str | None) -> None:
               help="Where to create the project (default: ./NAME).")
 def new(name: str, directory: Path | None) -> None:
     """Create a new project NAME from fw's template."""
-    from framework.scaffold import ScaffoldError, create_project, next_steps
+    from framework.scaffold import ScaffoldError, create_project, fw_source, next_steps
 
     target = directory or Path(name)
     try:
@@ -191,6 +191,9 @@ def new(name: str, directory: Path | None) -> None:
         raise CliError(str(error)) from None
     steps = "".join(f"    {step}\n" for step in next_steps(target))
     click.echo(f"Created {target}. Next, in a shell:\n\n{steps}")
+    if fw_source() is not None:
+        click.echo("fw is on no package index: the first pip step installs it from where "
+                   "this fw came from.")
 
 
 @cli.command("server:start")

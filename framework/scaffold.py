@@ -69,7 +69,7 @@ def install_steps() -> list[str]:
     """pip steps installing a new project with its test extra, fw itself first when no index
     has it."""
     source = fw_source()
-    fw_step = [f"python3 -m pip install {source}   # fw itself"] if source else []
+    fw_step = [f"python3 -m pip install {source}"] if source else []
     return [*fw_step, 'python3 -m pip install -e ".[test]"']
 
 
