@@ -17,8 +17,8 @@ from framework import App, FrameworkModule
 from framework.broker import BrokerBus, BrokerCache, BrokerHost, BrokerKeyValue, BrokerQueue
 from framework.broker.engine import BrokerEngine
 from framework.broker.memory import MemoryAdapter
+from framework.broker.outage import BrokerUnavailable
 from framework.broker.pipe import PipeAdapter
-from framework.broker.protocol import BrokerError
 from framework.broker.redis_adapter import RedisAdapter
 from framework.channel import Channel
 from framework.config import FrameworkConfig
@@ -156,9 +156,9 @@ async def test_a_call_too_big_for_the_pipe_fails_alone_and_the_others_of_its_tur
         assert await kv.get("big") is None
 
 
-async def test_a_call_the_master_never_answers_raises_broker_error() -> None:
+async def test_a_call_the_master_never_answers_raises_broker_unavailable() -> None:
     async with worker_and_master(answer=False, call_timeout=0.4) as pipe:
         outcomes = await within_liveness(pipe.kv.get("k"), pipe.kv.increment("n"))
         for outcome in outcomes:
-            assert isinstance(outcome, BrokerError)
-            assert "did not answer" in str(outcome)
+            assert isinstance(outcome, BrokerUnavailable)
+            assert "did not answer a call within 0.4 s" in str(outcome)

@@ -3,7 +3,7 @@
 Many calls can be in flight at once, matched by id; the frames of one event-loop turn go
 out in as few batch frames as the pipe's frame limit allows. A call whose frame cannot be
 sent fails alone; a call the master leaves unanswered for ``call_timeout`` seconds raises
-BrokerError. The worker's reader loop hands every ``"b"`` frame to ``PipeAdapter.handle``:
+BrokerUnavailable. The worker's reader loop hands every ``"b"`` frame to ``PipeAdapter.handle``:
 replies, bus messages, queue jobs and near-copy invalidations (acknowledged at once, so the
 writer's call can return).
 """
@@ -22,7 +22,6 @@ from framework.broker.near import NearCache
 from framework.broker.outage import BrokerUnavailable
 from framework.broker.protocol import (
     KIND,
-    BrokerError,
     Unsendable,
     encode_batches,
     frame_limit,
@@ -98,7 +97,7 @@ class PipeAdapter(BrokerAdapter):
             future.set_result(message.get("r"))
 
     async def close(self) -> None:
-        """The pipe is gone: calls waiting for an answer fail with BrokerError."""
+        """The pipe is gone: calls waiting for an answer fail with BrokerUnavailable."""
         self._closed = True
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
@@ -143,8 +142,8 @@ class PipeAdapter(BrokerAdapter):
         self._deadline_marks.append((now, next(self._ids)))
         while self._deadline_marks[0][0] <= now - self.call_timeout:
             _, first_in_time = self._deadline_marks.popleft()
-            self._fail_calls_before(first_in_time, BrokerError(
-                f"the master did not answer this broker call within {self.call_timeout:g} s"))
+            self._fail_calls_before(first_in_time, BrokerUnavailable(
+                "the master", f"it did not answer a call within {self.call_timeout:g} s"))
         self._deadline_timer = loop.call_later(self.call_timeout / 4, self._check_deadlines)
 
     def _fail_calls_before(self, request_id: int | None, error: Exception) -> None:
