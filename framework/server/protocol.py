@@ -27,7 +27,7 @@ if not set(_INTERNALS) <= set(web.RequestHandler.__slots__):
 def name_server_software() -> None:
     """Make aiohttp's default Server header fw's: one name, no versions, on every response
     (errors and WebSocket handshakes included), at no cost per request."""
-    web_response.SERVER_SOFTWARE = SERVER_NAME
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]  # imported there
 
 
 class Connection(web.RequestHandler):

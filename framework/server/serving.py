@@ -14,7 +14,7 @@ import logging
 import socket
 from collections.abc import Callable
 from functools import partial, update_wrapper
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import hdrs, web
 
@@ -126,10 +126,10 @@ class HttpServer:
         if length is not None and length > self.config.max_body_size:
             request.protocol.close()    # bytes still coming are ignored, ...
             request.content.feed_eof()  # ... not lingered over
-            response = http.error_response(
+            refusal = http.error_response(
                 413, f"request body is over the {self.config.max_body_size} byte limit")
-            response.force_close()
-            return response
+            refusal.force_close()
+            return refusal
         response = await request.match_info.expect_handler(request)
         await request.writer.drain()
         return response
@@ -148,7 +148,8 @@ class HttpServer:
             keepalive_timeout=config.keepalive_timeout,
             access_log=access_logger if config.access_log else None,
             access_log_format=ACCESS_LOG_FORMAT, rejections=RateLimitedLog(logger))
-        self._guard = guard = ConnectionGuard(lambda: server.connections,
+        # every connection is a Connection: ``connection`` above is the only protocol factory
+        self._guard = guard = ConnectionGuard(lambda: cast(list[Connection], server.connections),
                                               config.header_read_timeout)
         self._acceptor = Acceptor(sock, connection, lambda: len(server.connections),
                                   guard.make_room)
