@@ -190,6 +190,16 @@ def test_busy_requests_and_websockets_outlive_the_timeouts(start_server) -> None
         silent.close()
 
 
+def test_keepalive_timeout_0_turns_keep_alive_off(start_server) -> None:
+    server = start_server(keepalive_timeout=0, access_log="false")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(HEAD)  # an HTTP/1.1 request: keep-alive unless the server says otherwise
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))  # ends: the server closed it
+    status_line, headers, body = split_response(answer)
+    assert (status_line, headers["connection"]) == ("HTTP/1.1 200 OK", "close")
+    assert json.loads(body) == {"hello": "world"}
+
+
 def test_fresh_requests_are_served_when_idle_sockets_exhaust_the_descriptors(
         start_server) -> None:
     # long timeouts: only making room when descriptors run out can serve the fresh requests
