@@ -3,11 +3,15 @@ example app and on an app with module providers of every scope and kind."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from framework import FrameworkConfig
 from tests.support import REPO, run_fw
+
+FRAMEWORK_FIELDS = len(dataclasses.fields(FrameworkConfig))
 
 HELLO = REPO / "examples" / "hello"
 
@@ -189,7 +193,7 @@ def test_config_of_the_example_app() -> None:
     lines = debug("debug:config", HELLO, env={"APP_FRAMEWORK_WORKERS": "2"})
     assert lines[0].split() == ["module", "field", "value", "source"]
     rows = [line.split() for line in lines[1:]]
-    assert len(rows) == 13 and all(row[0] == "framework" for row in rows)
+    assert len(rows) == FRAMEWORK_FIELDS and all(row[0] == "framework" for row in rows)
     assert ["framework", "workers", "2", "env", "APP_FRAMEWORK_WORKERS"] in rows
     assert ["framework", "port", "8080", "default"] in rows
     assert ["framework", "broker_url", "''", "default"] in rows
@@ -254,7 +258,7 @@ def test_config_values_with_their_sources(shop: Path) -> None:
     rows = table(debug("debug:config", shop, env={
         "APP_GREETING": "Hey", "APP_STORE_DB_PASSWORD": "hunter2",
         "APP_FRAMEWORK_BROKER_URL": "redis://shop:hunter2@127.0.0.1:6379/0"}))
-    assert len([row for row in rows if row["module"] == "framework"]) == 13
+    assert len([row for row in rows if row["module"] == "framework"]) == FRAMEWORK_FIELDS
     assert {"module": "framework", "field": "workers", "value": "3", "source": "option"} in rows
     assert {"module": "framework", "field": "port", "value": "9123",
             "source": "env APP_FRAMEWORK_PORT"} in rows
