@@ -4,10 +4,11 @@ from framework import http, rpc
 from framework.app import App
 from framework.config import FrameworkConfig
 from framework.di.provider import provide
+from framework.errors import FrameworkError
 from framework.events import event_dispatcher
 from framework.framework_module import FrameworkModule
 from framework.module import Module
 from framework.process import ProcessInfo, process_info
 
-__all__ = ["App", "FrameworkConfig", "FrameworkModule", "Module", "ProcessInfo",
+__all__ = ["App", "FrameworkConfig", "FrameworkError", "FrameworkModule", "Module", "ProcessInfo",
            "event_dispatcher", "http", "process_info", "provide", "rpc"]

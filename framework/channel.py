@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from framework.errors import FrameworkError
+
 logger = logging.getLogger("framework.channel")
 
 HEADER = struct.Struct("!i")
@@ -28,11 +30,11 @@ MAX_FRAME_SIZE = 16 * 1024 * 1024  # a channel's frame limit unless it is given 
 _DISCARD_CHUNK = 64 * 1024
 
 
-class FrameError(ValueError):
+class FrameError(FrameworkError, ValueError):
     """A frame that is not an orjson-encoded JSON object."""
 
 
-class FrameTooLarge(ValueError):
+class FrameTooLarge(FrameworkError, ValueError):
     """A message bigger than the channel's frame limit: it was not sent."""
 
 

@@ -24,6 +24,7 @@ import click
 from framework.app import App
 from framework.config import ConfigError, FrameworkConfig
 from framework.di.errors import DependencyError
+from framework.errors import FrameworkError
 from framework.events import AppEvent, ListenerError, on_app_execute, on_app_shutdown
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 _APP_ERRORS = (ConfigError, DependencyError, ListenerError)
 
 
-class CliError(click.ClickException):
+class CliError(FrameworkError, click.ClickException):
     """A one-line error; exit code 2."""
 
     exit_code = 2

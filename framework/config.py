@@ -9,20 +9,20 @@ defaults, ``Module(**options)``, the environment (``APP_<MODULE>_<FIELD>``, also
 from __future__ import annotations
 
 import dataclasses
-import enum
-import json
 import os
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from framework.convert import parse_string, string_parser, type_name
+from framework.errors import FrameworkError
+
 SOURCES = ("default", "option", "env", "flag")
 
 
-class ConfigError(ValueError):
+class ConfigError(FrameworkError, ValueError):
     """A config value is unknown or cannot be converted; the message names it."""
 
 
@@ -109,95 +109,19 @@ def config_fields(config_class: type) -> dict[str, Any]:
             if field.init}
 
 
-def type_name(annotation: Any) -> str:
-    """How an error message names a type: ``int``, ``int or None``, ``'auto'``, ``list of str``."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(type_name(arg) for arg in typing.get_args(annotation))
-    if origin is Literal:
-        return " or ".join(repr(value) for value in typing.get_args(annotation))
-    if origin in (list, tuple, set, frozenset):
-        item = (typing.get_args(annotation) or (str,))[0]
-        return f"{origin.__name__} of {type_name(item)} (comma-separated or a JSON array)"
-    if annotation is type(None):
-        return "None"
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return "one of " + ", ".join(member.name for member in annotation)
-    if annotation is bool:
-        return "bool (true/false, 1/0, yes/no, on/off)"
-    return getattr(annotation, "__name__", str(annotation))
-
-
 def convert(raw: str, annotation: Any, variable: str) -> Any:
-    """Convert the text of ``variable`` to ``annotation``; ConfigError naming all three."""
+    """Convert the text of ``variable`` to ``annotation``; ConfigError naming all three.
+
+    The rules are HTTP's too (framework.convert): one spelling for every type everywhere.
+    """
+    parse = string_parser(annotation, build_others=True)
+    if parse is None:
+        raise ConfigError(f"{variable}: fw cannot read a {type_name(annotation)} from text; "
+                          "give the field a plain type (str, int, bool, an Enum, ...)")
     try:
-        return _convert(raw, annotation)
-    except (ValueError, TypeError, KeyError, json.JSONDecodeError):
-        raise ConfigError(
-            f"{variable}: expected {type_name(annotation)}, got {raw!r}") from None
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _convert(raw: str, annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        members = typing.get_args(annotation)
-        if type(None) in members and raw.strip().lower() in ("", "none", "null"):
-            return None
-        for member in members:
-            if member is type(None):
-                continue
-            try:
-                return _convert(raw, member)
-            except (ValueError, TypeError, KeyError):
-                continue
-        raise ValueError(raw)
-    if origin is Literal:
-        for value in typing.get_args(annotation):
-            if str(value) == raw:
-                return value
-        raise ValueError(raw)
-    if origin in (list, tuple, set, frozenset):
-        item_type = (typing.get_args(annotation) or (str,))[0]
-        return origin(_convert(item, item_type) for item in _split_list(raw))
-    if annotation is Any or annotation is str:
-        return raw
-    if annotation is bool:
-        lowered = raw.strip().lower()
-        if lowered in _TRUE or lowered in _FALSE:
-            return lowered in _TRUE
-        raise ValueError(raw)
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return _enum_member(raw, annotation)
-    if annotation is int:
-        return int(raw.strip())
-    if annotation is float:
-        return float(raw.strip())
-    return annotation(raw)
-
-
-def _split_list(raw: str) -> list[str]:
-    text = raw.strip()
-    if text.startswith("["):
-        items = json.loads(text)
-        if not isinstance(items, list):
-            raise ValueError(raw)
-        return [item if isinstance(item, str) else json.dumps(item) for item in items]
-    return [item.strip() for item in text.split(",")] if text else []
-
-
-def _enum_member(raw: str, enum_class: type[enum.Enum]) -> enum.Enum:
-    text = raw.strip()
-    for member in enum_class:
-        if member.name == text or str(member.value) == text:
-            return member
-    for member in enum_class:
-        if member.name.lower() == text.lower():
-            return member
-    raise ValueError(raw)
+        return parse_string(parse, annotation, raw)
+    except ValueError as error:
+        raise ConfigError(f"{variable}: {error}") from None
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

@@ -1,7 +1,8 @@
-"""Typed-value conversion: decoded JSON into dataclasses and typed values, strings into
-path and query parameters, every fault collected with the field it belongs to.
+"""Typed-value conversion: decoded JSON into dataclasses and typed values, text into typed
+values, every fault collected with the field it belongs to.
 
-HTTP binding and RPC params share it, so both answer a bad value with the same words.
+HTTP binding, RPC params and config share it, so a bad value gets the same words wherever it
+comes from: a body, a path or query string, an environment variable or a command-line flag.
 """
 
 from __future__ import annotations
@@ -10,16 +11,20 @@ import dataclasses
 import enum
 import functools
 import inspect
+import json
 import types
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
+from framework.errors import FrameworkError
+
 _NONE = type(None)
 _MISSING = inspect.Parameter.empty
+_SEQUENCES = (list, tuple, set, frozenset)
 
 
-class InvalidInput(Exception):
+class InvalidInput(FrameworkError):
     """Input that does not fit the declared types; ``errors`` lists (where, field, problem)."""
 
     def __init__(self, errors: list[tuple[str, str, str]]) -> None:
@@ -29,19 +34,32 @@ class InvalidInput(Exception):
 
 
 def type_name(tp: Any) -> str:
-    """``int``, ``list[Item]``, ``str | None``: a type as a reader writes it."""
+    """``int``, ``list[Item]``, ``str | None``, ``int | 'auto'``: a type as a reader writes it."""
     if tp is _NONE:
         return "None"
+    if tp is Ellipsis:
+        return "..."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (Union, types.UnionType):
         return " | ".join(type_name(arg) for arg in args)
     if origin is Annotated:
         return type_name(args[0])
-    if origin is not None and isinstance(origin, type) and origin is not Literal:
+    if origin is Literal:
+        return " | ".join(repr(arg) for arg in args)
+    if origin is not None and isinstance(origin, type):
         return f"{origin.__name__}[{', '.join(type_name(arg) for arg in args)}]"
     if not isinstance(tp, type):
         return str(tp).replace("typing.", "")
     return tp.__name__
+
+
+def expected(tp: Any) -> str:
+    """What a value of ``tp`` must be, after "expected": its choices, or else its type name."""
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return f"one of {[member.value for member in tp]}"
+    if typing.get_origin(tp) is Literal:
+        return f"one of {list(typing.get_args(tp))}"
+    return type_name(tp)
 
 
 def _json_kind(value: Any) -> str:
@@ -73,8 +91,7 @@ def from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) ->
         return _union_from_json(tp, value, field, errors)
     if origin is Literal:
         if value not in typing.get_args(tp):
-            errors.append((field, f"expected one of {list(typing.get_args(tp))}, "
-                                  f"got {value!r}"))
+            errors.append((field, f"expected {expected(tp)}, got {value!r}"))
         return value
     if origin in (list, set, frozenset, tuple) or tp in (list, tuple, set):
         return _sequence_from_json(tp, value, field, errors)
@@ -147,8 +164,7 @@ def _scalar_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, s
         try:
             return tp(value)
         except ValueError:
-            choices = [member.value for member in tp]
-            errors.append((field, f"expected one of {choices}, got {value!r}"))
+            errors.append((field, f"expected {expected(tp)}, got {value!r}"))
             return None
     if isinstance(tp, type) and tp not in (int, float) and isinstance(value, tp):
         return value
@@ -161,38 +177,115 @@ def type_hints(obj: Any) -> dict[str, Any]:
     return typing.get_type_hints(obj, include_extras=True)
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+# -- text: path and query strings, environment variables, command-line flags ----------------
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_NONE_TEXTS = frozenset({"", "none", "null"})
+_TEXT_ERRORS = (ValueError, KeyError, TypeError)
 
 
-def _parse_bool(text: str) -> bool:
-    if text.lower() in _TRUE:
-        return True
-    if text.lower() in _FALSE:
-        return False
-    raise ValueError
+def string_parser(tp: Any, *, build_others: bool = False) -> Callable[[str], Any] | None:
+    """How text becomes ``tp``; None when ``tp`` is no value type (HTTP binds it otherwise).
 
-
-def string_parser(tp: Any) -> Callable[[str], Any] | None:
-    """How a path or query string becomes ``tp``; None when ``tp`` is no plain value type."""
+    str, int, float, bool (true/false, 1/0, yes/no, on/off, any case), enums (a member's
+    value or name), Literal, ``X | None`` (empty, "none" or "null" is None), unions, and
+    lists (comma-separated or a JSON array). With ``build_others``, any other class is
+    called with the text (config fields typed ``Path`` or ``Decimal``).
+    """
     if tp is _MISSING or tp is str or tp is Any:
         return str
     if tp is bool:
         return _parse_bool
-    if tp in (int, float):
+    if tp is int or tp is float:
         return tp
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        by_text = {str(member.value): member for member in tp}
-        return by_text.__getitem__
-    if typing.get_origin(tp) in (Union, types.UnionType):
-        options = [arg for arg in typing.get_args(tp) if arg is not _NONE]
-        if len(options) == 1:
-            return string_parser(options[0])
+        return _enum_parser(tp)
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return {str(value): value for value in typing.get_args(tp)}.__getitem__
+    if origin in (Union, types.UnionType):
+        return _union_parser(typing.get_args(tp), build_others)
+    if origin in _SEQUENCES:
+        item = string_parser((typing.get_args(tp) or (str,))[0], build_others=build_others)
+        return None if item is None else _sequence_parser(origin, item)
+    if build_others and isinstance(tp, type):
+        return tp
     return None
 
 
 def parse_string(parse: Callable[[str], Any], tp: Any, text: str) -> Any:
+    """``parse(text)``; ValueError "expected <what tp takes>, got '<text>'" when it fails."""
     try:
         return parse(text)
-    except (ValueError, KeyError):
-        raise ValueError(f"expected {type_name(tp)}, got {text!r}") from None
+    except _TEXT_ERRORS:
+        raise ValueError(f"expected {_expected_text(tp)}, got {text!r}") from None
+
+
+def _expected_text(tp: Any) -> str:
+    if tp is bool:
+        return "bool (true/false, 1/0, yes/no, on/off)"
+    if typing.get_origin(tp) in _SEQUENCES:
+        return f"{type_name(tp)} (comma-separated or a JSON array)"
+    return expected(tp)
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+def _enum_parser(enum_class: type[enum.Enum]) -> Callable[[str], enum.Enum]:
+    by_text = {str(member.value): member for member in enum_class}
+    for member in enum_class:
+        by_text.setdefault(member.name, member)
+    by_lowered_name = {member.name.lower(): member for member in enum_class}
+
+    def parse(text: str) -> enum.Enum:
+        text = text.strip()
+        found = by_text.get(text)
+        return by_lowered_name[text.lower()] if found is None else found
+    return parse
+
+
+def _union_parser(members: tuple[Any, ...],
+                  build_others: bool) -> Callable[[str], Any] | None:
+    parsers = []
+    for member in members:
+        if member is not _NONE:
+            parse_member = string_parser(member, build_others=build_others)
+            if parse_member is None:
+                return None
+            parsers.append(parse_member)
+    optional = _NONE in members
+
+    def parse(text: str) -> Any:
+        if optional and text.strip().lower() in _NONE_TEXTS:
+            return None
+        for parse_member in parsers:
+            try:
+                return parse_member(text)
+            except _TEXT_ERRORS:
+                continue
+        raise ValueError(text)
+    return parse
+
+
+def _sequence_parser(container: type, parse_item: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return container(parse_item(item) for item in _split_list(text))
+    return parse
+
+
+def _split_list(raw: str) -> list[str]:
+    text = raw.strip()
+    if text.startswith("["):
+        items = json.loads(text)
+        if not isinstance(items, list):
+            raise ValueError(raw)
+        return [item if isinstance(item, str) else json.dumps(item) for item in items]
+    return [item.strip() for item in text.split(",")] if text else []

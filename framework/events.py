@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import blinker
 
+from framework.errors import FrameworkError
 from framework.process import ProcessInfo
 
 _tokens = blinker.Namespace()
@@ -62,7 +63,7 @@ class AppEvent:
     exit_code: int | None = None
 
 
-class ListenerError(RuntimeError):
+class ListenerError(FrameworkError, RuntimeError):
     """A listener raised; the message names the listener, the token and the exception."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from framework.config import ConfigError, config_fields
 from framework.di.container import Declaration
 from framework.di.provider import ProviderSpec, as_spec, provide, token_name
+from framework.errors import DeclarationError
 
 __all__ = ["Module", "ModuleTree", "provide"]
 
@@ -73,7 +74,7 @@ class _ModuleScope:
         if existing is not None:
             if existing.spec.target is spec.target:
                 return existing
-            raise ConfigError(f"{self.label} declares {token_name(spec.token)} twice")
+            raise DeclarationError(f"{self.label} declares {token_name(spec.token)} twice")
         declaration = Declaration(spec, self.label, self.lookup)
         self.own[spec.token] = declaration
         return declaration

@@ -19,10 +19,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from framework.errors import FrameworkError
+
 _VALID_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
-class ScaffoldError(Exception):
+class ScaffoldError(FrameworkError):
     """`fw new` refused: the message says why, and nothing was written."""
 
 

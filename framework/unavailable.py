@@ -7,8 +7,10 @@ catch it without importing the broker (or whatever else raises it).
 
 from __future__ import annotations
 
+from framework.errors import FrameworkError
 
-class ServiceUnavailable(Exception):
+
+class ServiceUnavailable(FrameworkError):
     """``service`` (e.g. "broker") at ``address`` (no credentials) failed with ``reason``."""
 
     def __init__(self, service: str, address: str, reason: str) -> None:

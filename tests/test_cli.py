@@ -178,7 +178,7 @@ def test_an_unknown_command_is_one_line(project: Path) -> None:
 
 def test_a_bad_environment_value_stops_with_one_line(project: Path) -> None:
     result = run_fw("greet", "X", cwd=project, env={"APP_FRAMEWORK_WORKERS": "lots"})
-    one_line_error(result, "ConfigError: APP_FRAMEWORK_WORKERS: expected int or 'auto', "
+    one_line_error(result, "ConfigError: APP_FRAMEWORK_WORKERS: expected int | 'auto', "
                            "got 'lots'")
 
 
@@ -213,4 +213,4 @@ def test_server_start_applies_flags_and_serves(project: Path) -> None:
 
 def test_server_start_refuses_a_bad_workers_flag(project: Path) -> None:
     one_line_error(run_fw("server:start", "--workers", "many", cwd=project),
-                   "--workers: expected int or 'auto', got 'many'")
+                   "--workers: expected int | 'auto', got 'many'")

@@ -2,10 +2,11 @@
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
+from framework import config
 from framework.convert import from_json, parse_string, string_parser, type_name
 
 
@@ -73,3 +74,38 @@ def test_type_names_read_as_written() -> None:
     assert type_name(list[Line]) == "list[Line]"
     assert type_name(dict[str, int]) == "dict[str, int]"
     assert type_name(str | None) == "str | None"
+    assert type_name(int | Literal["auto"]) == "int | 'auto'"
+    assert type_name(tuple[int, ...]) == "tuple[int, ...]"
+
+
+TEXTS: list[tuple[Any, str, object]] = [
+    (bool, " On ", True), (bool, "NO", False), (Size, "l", Size.LARGE), (Size, "LARGE", Size.LARGE),
+    (Size, "small", Size.SMALL), (int | None, "", None), (int | None, "null", None),
+    (int | None, " 7 ", 7), (Literal["web", "shop"], "shop", "shop"),
+    (int | Literal["auto"], "auto", "auto"), (list[int], "1, 2", [1, 2]),
+    (list[int], "[3, 4]", [3, 4]),
+]
+
+
+@pytest.mark.parametrize(("tp", "text", "value"), TEXTS)
+def test_config_and_http_read_text_by_one_set_of_rules(tp: Any, text: str, value: object) -> None:
+    assert parse_string(string_parser(tp), tp, text) == value
+    assert config.convert(text, tp, "APP_X") == value
+
+
+@pytest.mark.parametrize(("tp", "text", "message"), [
+    (bool, "maybe", "expected bool (true/false, 1/0, yes/no, on/off), got 'maybe'"),
+    (Size, "medium", "expected one of ['s', 'l'], got 'medium'"),
+    (int | None, "lots", "expected int | None, got 'lots'"),
+    (Literal["web", "shop"], "mail", "expected one of ['web', 'shop'], got 'mail'"),
+    (int | Literal["auto"], "many", "expected int | 'auto', got 'many'"),
+    (list[int], "1,x", "expected list[int] (comma-separated or a JSON array), got '1,x'"),
+])
+def test_config_and_http_refuse_a_bad_text_in_the_same_words(tp: Any, text: str,
+                                                             message: str) -> None:
+    with pytest.raises(ValueError) as http_error:
+        parse_string(string_parser(tp), tp, text)
+    with pytest.raises(config.ConfigError) as config_error:
+        config.convert(text, tp, "APP_X")
+    assert str(http_error.value) == message
+    assert str(config_error.value) == f"APP_X: {message}"

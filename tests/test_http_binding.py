@@ -104,7 +104,16 @@ async def test_enum_optional_and_float_query_parameters(shop) -> None:
     response = await shop.get("/paint?color=green")
     assert response.status == 400
     assert (await response.json())["errors"] == [
-        {"in": "query", "field": "color", "error": "expected Color, got 'green'"}]
+        {"in": "query", "field": "color", "error": "expected one of ['red', 'blue'], got 'green'"}]
+
+
+async def test_query_strings_are_read_by_the_rules_of_config_values(shop) -> None:
+    """An enum by value or name, empty for None: the text rules environment variables follow."""
+    response = await shop.get("/paint?color=BLUE&coats=&ratio=2")
+    assert await response.json() == {"color": "blue", "coats": None, "ratio": 2.0}
+    response = await shop.get("/paint?color=red&coats=many")
+    assert (await response.json())["errors"] == [
+        {"in": "query", "field": "coats", "error": "expected int | None, got 'many'"}]
 
 
 async def test_body_with_lists_unions_enums_literals_and_injection(shop) -> None:

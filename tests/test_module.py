@@ -8,6 +8,7 @@ from framework import App, FrameworkConfig, FrameworkModule, Module, ProcessInfo
 from framework.broker import BrokerKeyValue
 from framework.config import ConfigError
 from framework.di.errors import MissingDependency
+from framework.errors import DeclarationError
 from framework.server.supervisor import Supervisor
 
 
@@ -188,5 +189,5 @@ def test_a_module_class_in_imports_is_instantiated() -> None:
 
 
 def test_a_token_declared_twice_in_one_module_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="^App declares Db twice$"):
+    with pytest.raises(DeclarationError, match="^App declares Db twice$"):
         App(providers=[Db, provide(Db, use_class=FakeDb)])

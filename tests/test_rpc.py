@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from framework import FrameworkModule, Module, provide, rpc
+from framework.errors import DeclarationError
 from framework.rpc import RpcClient, RpcError
 from framework.testing import create_testing_app
 
@@ -253,5 +254,5 @@ def test_a_method_declared_twice_fails_when_the_server_is_built() -> None:
         providers = [provide(CallId, scope="request"), Rendezvous, Audit]
 
     testing = create_testing_app(imports=[FrameworkModule(), Twice()])
-    with pytest.raises(TypeError, match="things.add is declared twice: by ThingsRpc and "):
+    with pytest.raises(DeclarationError, match="things.add is declared twice: by ThingsRpc and "):
         HttpServer(testing.app, testing.get(FrameworkConfig))

@@ -15,12 +15,13 @@ from typing import Any
 from framework.broker.adapter import BrokerAdapter, Number, StopConsuming
 from framework.broker.codec import check_name, decode, encode, max_value_bytes
 from framework.config import FrameworkConfig
+from framework.errors import FrameworkError
 
 DEFAULT_LOCK_TTL = 60.0
 BUILD_LOCK_TTL = 60.0
 
 
-class LockTimeout(TimeoutError):
+class LockTimeout(FrameworkError, TimeoutError):
     """The lock was still held by someone else when the timeout ran out."""
 
 

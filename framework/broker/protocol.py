@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from framework.channel import MAX_FRAME_SIZE
+from framework.errors import FrameworkError
 
 KIND = "b"
 FRAME_SLACK = 1024 * 1024  # room for a call's other fields (keys, ids) beside its value
@@ -25,7 +26,7 @@ _BATCH_END = b"]}"
 REMOTE_ERRORS: dict[str, type[Exception]] = {"TypeError": TypeError, "ValueError": ValueError}
 
 
-class BrokerError(RuntimeError):
+class BrokerError(FrameworkError, RuntimeError):
     """The broker could not carry out a call (bad request, or the master went away)."""
 
 

@@ -1,7 +1,9 @@
 """Errors of the container: users catch them, and their messages say what to do next."""
 
+from framework.errors import FrameworkError
 
-class DependencyError(Exception):
+
+class DependencyError(FrameworkError):
     """The provider graph cannot be built or a service cannot be resolved."""
 
 

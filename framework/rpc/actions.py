@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from framework.convert import from_json, type_name
+from framework.errors import FrameworkError
 
 _NAME = "__fw_rpc_controller__"
 _ACTION = "__fw_rpc_action__"
@@ -43,7 +44,7 @@ def actions_of(cls: type) -> dict[str, Callable]:
     return found
 
 
-class InvalidParams(Exception):
+class InvalidParams(FrameworkError):
     """Params that do not fit the action; ``errors`` maps each parameter to its problem."""
 
     def __init__(self, errors: list[tuple[str, str]]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from framework.errors import DeclarationError
 from framework.json_body import MAX_DEPTH, nested_too_deep
 from framework.rpc.actions import InvalidParams, ParamsPlan, actions_of, controller_name
 from framework.rpc.errors import (
@@ -61,9 +62,10 @@ class RpcDispatcher:
                 for action_name, func in actions_of(cls).items():
                     method = f"{name}.{action_name}"
                     if method in self.actions:
-                        raise TypeError(f"RPC method {method} is declared twice: by "
-                                        f"{self.actions[method].controller.__qualname__} and "
-                                        f"{cls.__qualname__}")
+                        raise DeclarationError(
+                            f"RPC method {method} is declared twice: by "
+                            f"{self.actions[method].controller.__qualname__} and "
+                            f"{cls.__qualname__}")
                     self.actions[method] = _Action(cls, func)
 
     async def handle(self, payload: bytes | str) -> bytes | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.errors import FrameworkError
+
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
@@ -22,7 +24,7 @@ MESSAGES = {
 }
 
 
-class RpcError(Exception):
+class RpcError(FrameworkError):
     """A JSON-RPC error: raise it in an action to answer with your own code, message, data.
 
     RpcClient raises it when the server answers with an error.

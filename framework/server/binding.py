@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import socket
 
+from framework.errors import FrameworkError
+
 BACKLOG = 2048
 
 _REASONS = {
@@ -18,7 +20,7 @@ _REASONS = {
 }
 
 
-class BindError(OSError):
+class BindError(FrameworkError, OSError):
     """The server cannot listen on host:port; the message is the one line a user sees."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from framework import events
 from framework.broker import BrokerHost
+from framework.errors import FrameworkError
 from framework.process import process_info
 from framework.server import supervisor as supervisor_registry
 from framework.server.binding import socket_url
@@ -43,7 +44,7 @@ SIGNAL_NAMES = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hu
                 signal.SIGTTIN: "ttin", signal.SIGTTOU: "ttou", signal.SIGCHLD: "chld"}
 
 
-class HaltServer(Exception):
+class HaltServer(FrameworkError):
     """Stops the master: why, with which exit status, and whether workers may drain first."""
 
     def __init__(self, reason: str, exit_status: int = 0, graceful: bool = True) -> None:

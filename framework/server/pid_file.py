@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from framework.errors import FrameworkError
 
-class PidFileError(RuntimeError):
+
+class PidFileError(FrameworkError, RuntimeError):
     """The pid file names a process that is still running: another server is using it."""
 
 

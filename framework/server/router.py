@@ -15,6 +15,7 @@ from re import Pattern
 
 from aiohttp import hdrs, web
 
+from framework.errors import DeclarationError
 from framework.http import Handler
 
 _ANY = hdrs.METH_ANY
@@ -64,7 +65,8 @@ class Router:
     @staticmethod
     def _check_new(routes: dict, method: str, path: str) -> None:
         if method in routes:
-            raise RuntimeError(f"two routes for {method} {path}: one handler per method and path")
+            raise DeclarationError(f"two routes for {method} {path}: "
+                                   "one handler per method and path")
 
     def _match_info(self, match: dict[str, str], route: web.ResourceRoute
                     ) -> web.UrlMappingMatchInfo:

@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from framework import events
+from framework.errors import FrameworkError
 from framework.process import process_info
 from framework.server.binding import bind_socket, socket_url
 from framework.server.serving import HttpServer
@@ -36,7 +37,7 @@ SHUTDOWN = (events.on_server_worker_shutdown, events.on_server_main_shutdown,
 FORCED_EXIT = 1
 
 
-class StartupError(Exception):
+class StartupError(FrameworkError):
     """A bootstrap listener raised: the server did not start."""
 
 
