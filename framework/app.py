@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import distributions
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import blinker
 import click
@@ -25,6 +27,16 @@ from framework.di.scope import RequestScope
 from framework.events import ListenerError, ServerEvent, listened_tokens
 from framework.module import Module, ModuleTree
 from framework.process import process_info
+
+#: The entry point group App.run takes its command line from (fw's pyproject fills it).
+COMMAND_LINE_GROUP = "fw.command_line"
+
+
+class CommandLine(Protocol):
+    """What App.run hands itself to: run the command line for ``app`` on ``argv``, then exit."""
+
+    def __call__(self, app: App, argv: list[str] | None = None, /) -> None: ...
+
 
 Listener = tuple[blinker.Signal, int, str, Callable[[], Callable[..., Any]]]
 
@@ -48,11 +60,9 @@ class App:
         self._tree = ModuleTree(root)
         self._configs = self._declare_configs()
         self._container = Container(self._tree.missing_hint)
-        for declaration in self._tree.declarations():
-            self._container.build(declaration)
-        self._resolvers: dict[Any, Callable[[], Any]] = {}
-        for token in self._tokens():
-            self._resolvers[token] = self._container.build(self._tree.find(token))
+        self._container.build_all(self._tree.declarations())
+        self._resolvers = {token: self._container.build(found) for token in self._tokens()
+                            if (found := self._tree.find(token)) is not None}
         self._listeners = self._collect_listeners()
         self._injections = self._plan_commands()
 
@@ -65,6 +75,11 @@ class App:
             raise MissingDependency(f"{token_name(token)}: no provider for {token_name(token)} "
                                     "(declared in a module of this App?)")
         return provider()
+
+    @property
+    def module_tree(self) -> ModuleTree:
+        """The modules as walked at build: each one's own, imported and exported providers."""
+        return self._tree
 
     @property
     def controllers(self) -> list[type]:
@@ -125,29 +140,6 @@ class App:
                 for module_name, values in self._configs.items()
                 for name, value, source in values.sources()]
 
-    def provider_table(self) -> list[tuple[str, Declaration, str, bool]]:
-        """Every declared provider by module, its config first:
-        (module, declaration, visibility, is_config).
-
-        Visibility: "global" (a config or the App's own: seen everywhere), "exported",
-        "private", or "overridden" (the App declares the same token: everyone gets the App's).
-        """
-        root = self._tree.root
-        rows = []
-        for scope in self._tree.scopes:
-            config = self._tree.configs.get(scope.module.config)
-            if config is not None:
-                rows.append((scope.label, config, "global", True))
-            for declaration in scope.own.values():
-                if scope.is_root:
-                    visibility = "global"
-                elif declaration.token in root.own:
-                    visibility = "overridden"
-                else:
-                    visibility = "exported" if declaration.exported else "private"
-                rows.append((scope.label, declaration, visibility, False))
-        return rows
-
     def _declare_configs(self) -> dict[str, ConfigValues]:
         configs: dict[str, ConfigValues] = {}
         for scope in self._tree.scopes:
@@ -168,7 +160,7 @@ class App:
 
     # -- events -------------------------------------------------------------------------------
 
-    async def dispatch(self, token: blinker.Signal, event: Any = None) -> None:
+    async def dispatch(self, token: blinker.NamedSignal, event: Any = None) -> None:
         """Run this process's listeners of ``token`` in order, awaiting async ones.
 
         A listener that raises stops the dispatch with a ListenerError naming it.
@@ -242,10 +234,20 @@ class App:
     # -- command line -------------------------------------------------------------------------
 
     def run(self, argv: list[str] | None = None) -> None:
-        """The command line of this app: ``python app.py server:start`` and the others."""
-        from framework.cli import run_app
+        """The command line of this app: ``python app.py server:start`` and the others.
 
-        run_app(self, argv)
+        The App names no command line: it runs the one installed under the entry point group
+        ``fw.command_line`` (fw's own is ``framework.cli.run_app``), so imports point one way.
+        Every copy of fw's metadata is read, so a stale ``*.egg-info`` on the path hides none.
+        """
+        installed = {entry.value: entry for dist in distributions()
+                     for entry in dist.entry_points.select(group=COMMAND_LINE_GROUP)}
+        if len(installed) != 1:
+            sys.exit(f"fw: found {len(installed)} command lines under the entry point group "
+                     f"{COMMAND_LINE_GROUP!r} ({', '.join(installed) or 'none'}), expected "
+                     "fw's one: reinstall fw so its package metadata is current")
+        command_line: CommandLine = next(iter(installed.values())).load()
+        command_line(self, argv)
 
 
 class _RootModule(Module):

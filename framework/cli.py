@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from framework.app import App
-from framework.config import ConfigError, FrameworkConfig
+from framework.config import ConfigError
 from framework.di.errors import DependencyError
 from framework.errors import FrameworkError
 from framework.events import AppEvent, ListenerError, on_app_execute, on_app_shutdown
@@ -81,27 +81,35 @@ def _app_of(ctx: click.Context, spec: str | None = None) -> App:
     return app
 
 
-def execute(app: App, command: str, body: Callable[[], Any]) -> int:
-    """Run ``body`` between on_app_execute and on_app_shutdown; the exit code it returns."""
+def execute(app: App, command: str, body: Callable[[], object]) -> int:
+    """Run ``body`` between on_app_execute and on_app_shutdown; the exit code it returns.
+
+    All three share one event loop (a coroutine ``body`` returns is awaited on it), so what a
+    listener ties to its loop at on_app_execute still lives when the command runs.
+    """
     pid = os.getpid()
     exit_code = 1
     try:
-        try:
-            asyncio.run(app.dispatch(on_app_execute, AppEvent(command)))
-            result = body()
-            exit_code = result if isinstance(result, int) else 0
-        except SystemExit as stop:
-            exit_code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1
-            raise
-        except click.ClickException as error:
-            exit_code = error.exit_code
-            raise
-        except _APP_ERRORS:
-            exit_code = 2
-            raise
-        finally:
-            if os.getpid() == pid:  # not in a forked worker that returned here
-                asyncio.run(_finish(app, command, exit_code))
+        with asyncio.Runner() as runner:
+            try:
+                runner.run(app.dispatch(on_app_execute, AppEvent(command)))
+                result = body()
+                if inspect.iscoroutine(result):
+                    result = runner.run(result)
+                exit_code = result if isinstance(result, int) else 0
+            except SystemExit as stop:
+                code = stop.code
+                exit_code = 0 if code is None else code if isinstance(code, int) else 1
+                raise
+            except click.ClickException as error:
+                exit_code = error.exit_code
+                raise
+            except _APP_ERRORS:
+                exit_code = 2
+                raise
+            finally:
+                if os.getpid() == pid:  # not in a forked worker that returned here
+                    runner.run(_finish(app, command, exit_code))
     except _APP_ERRORS as error:
         raise CliError(f"{type(error).__name__}: {error}") from None
     return exit_code
@@ -138,9 +146,16 @@ class FwGroup(click.Group):
 
 
 def module_command(app: App, command: click.Command) -> click.Command:
-    """A copy of a module's command that injects its provider-typed parameters."""
+    """A copy of a module's command that injects its provider-typed parameters.
+
+    An async command runs on the command's one event loop, after the app's async resources
+    start; execute shuts them down after on_app_shutdown.
+    """
     injections = app.injections(command)
     callback = command.callback
+    command_name = command.name
+    if callback is None or command_name is None:
+        raise CliError(f"module command {command!r} has no callback or no name")
 
     def run_sync(**params: Any) -> Any:
         with app.request_scope():
@@ -149,18 +164,15 @@ def module_command(app: App, command: click.Command) -> click.Command:
 
     async def run_async(**params: Any) -> Any:
         await app.startup()
-        try:
-            async with app.request_scope():
-                values = {name: provider() for name, provider in injections.items()}
-                return await callback(**params, **values)
-        finally:
-            await app.shutdown()
+        async with app.request_scope():
+            values = {name: provider() for name, provider in injections.items()}
+            return await callback(**params, **values)
 
     @functools.wraps(callback)
-    def invoke(**params: Any) -> Any:
+    def invoke(**params: Any) -> int:
         if inspect.iscoroutinefunction(callback):
-            return execute(app, command.name, lambda: asyncio.run(run_async(**params)))
-        return execute(app, command.name, lambda: run_sync(**params))
+            return execute(app, command_name, lambda: run_async(**params))
+        return execute(app, command_name, lambda: run_sync(**params))
 
     wrapped = copy.copy(command)
     wrapped.callback = invoke
@@ -202,11 +214,11 @@ def new(name: str, directory: Path | None) -> None:
 @click.option("--host", help="Address to listen on (FrameworkConfig.host).")
 @click.option("--port", type=int, help="Port to listen on (FrameworkConfig.port).")
 @click.option("--workers", help="0 = one process; N = a master and N workers; auto = one per CPU.")
-@click.option("--pid-file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--pid-file", type=click.Path(dir_okay=False),
               help="Write the master's pid to this file while it runs.")
 @click.pass_context
 def server_start(ctx: click.Context, app_spec: str | None, host: str | None, port: int | None,
-                 workers: str | None, pid_file: Path | None) -> None:
+                 workers: str | None, pid_file: str | None) -> None:
     """Serve the app: one process, or a master supervising workers."""
     app = _app_of(ctx, app_spec)
     flags = {name: value for name, value in
@@ -215,14 +227,11 @@ def server_start(ctx: click.Context, app_spec: str | None, host: str | None, por
         app.configure("framework", **flags)
     except ConfigError as error:
         raise CliError(str(error)) from None
-    config = app.get(FrameworkConfig)
-    configured = {name: getattr(config, name) for name in flags}
 
     def serve() -> int:
         from framework.server import start_server
 
-        return start_server(app, host=configured.get("host"), port=configured.get("port"),
-                            workers=configured.get("workers"), pid_file=pid_file)
+        return start_server(app, pid_file=pid_file)  # the flags are in the app's config now
 
     ctx.exit(execute(app, "server:start", serve))
 

@@ -12,6 +12,7 @@ from framework.app import App
 from framework.di.container import Declaration
 from framework.di.provider import token_name
 from framework.http import routes_of
+from framework.module import ModuleTree
 from framework.rpc.actions import actions_of, controller_name
 from framework.rpc.endpoint import RPC_PATH
 
@@ -46,19 +47,27 @@ def routes_note(app: App) -> str:
 
 
 def providers_table(app: App) -> Table:
-    """Every provider by module: scope, how it is built and from what, and who can see it."""
-    rows = [(module, token_name(declaration.token), declaration.scope,
-             "config" if is_config else _kind(declaration),
-             token_name(declaration.token) if is_config else _built_from(declaration), visibility)
-            for module, declaration, visibility, is_config in app.provider_table()]
+    """Every provider by module, its config first: scope, how it is built and from what, and
+    who can see it."""
+    rows: list[tuple[str, ...]] = []
+    tree = app.module_tree
+    for scope in tree.scopes:
+        config = tree.configs.get(scope.module.config)
+        if config is not None:
+            rows.append((scope.label, token_name(config.token), config.scope, "config",
+                         token_name(config.token), "global"))
+        for declaration in scope.own.values():
+            rows.append((scope.label, token_name(declaration.token), declaration.scope,
+                         _kind(declaration), _built_from(declaration),
+                         _visibility(tree, scope.is_root, declaration)))
     return ("module", "provider", "scope", "kind", "from", "visibility"), rows
 
 
 def config_table(app: App) -> Table:
     """Every config value and where it came from; passwords and secrets are masked."""
-    rows = [(module, name, _shown_value(name, value),
-             source + (f" {variable}" if variable else ""))
-            for module, name, value, source, variable in app.config_sources()]
+    rows: list[tuple[str, ...]] = [
+        (module, name, _shown_value(name, value), source + (f" {variable}" if variable else ""))
+        for module, name, value, source, variable in app.config_sources()]
     return ("module", "field", "value", "source"), rows
 
 
@@ -67,6 +76,16 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in (header, *rows)]
+
+
+def _visibility(tree: ModuleTree, in_root: bool, declaration: Declaration) -> str:
+    """Who sees it: "global" (the App's own: everywhere), "overridden" (the App declares the
+    same token, so everyone gets the App's), "exported" or "private"."""
+    if in_root:
+        return "global"
+    if declaration.token in tree.root.own:
+        return "overridden"
+    return "exported" if declaration.exported else "private"
 
 
 def _kind(declaration: Declaration) -> str:
@@ -83,11 +102,13 @@ def _kind(declaration: Declaration) -> str:
 def _built_from(declaration: Declaration) -> str:
     spec = declaration.spec
     if spec.kind == "class":
-        return spec.target.__qualname__
+        qualname: str = spec.target.__qualname__
+        return qualname
     if spec.kind == "factory":
         return f"{getattr(spec.target, '__qualname__', token_name(spec.target))}()"
     value = spec.target
-    if type(value).__repr__ is object.__repr__:
+    representation: object = type(value).__repr__
+    if representation is object.__repr__:  # the value has no repr of its own
         return f"{type(value).__qualname__}()"
     return _shown_value(token_name(declaration.token), value)
 

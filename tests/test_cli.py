@@ -214,3 +214,86 @@ def test_server_start_applies_flags_and_serves(project: Path) -> None:
 def test_server_start_refuses_a_bad_workers_flag(project: Path) -> None:
     one_line_error(run_fw("server:start", "--workers", "many", cwd=project),
                    "--workers: expected int | 'auto', got 'many'")
+
+
+LOOP_APP = '''
+import asyncio
+
+import click
+
+from framework import App, Module, event_dispatcher, provide
+from framework.events import AppEvent, on_app_execute, on_app_shutdown
+
+
+class Jobs:
+    """Work for a consumer task that on_app_execute starts on the command's event loop."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.done: list[str] = []
+        self.consumer: asyncio.Task[None] | None = None
+
+
+class Pool:
+    """An async resource: opened when the command starts, closed after on_app_shutdown."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+
+
+async def open_pool():
+    pool = Pool()
+    yield pool
+    click.echo(f"pool closed on its own loop: {asyncio.get_running_loop() is pool.loop}")
+
+
+class JobConsumer:
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    @event_dispatcher.listen(on_app_execute)
+    async def start(self, event: AppEvent) -> None:
+        self.jobs.consumer = asyncio.create_task(self.consume())
+
+    async def consume(self) -> None:
+        while True:
+            job = await self.jobs.queue.get()
+            self.jobs.done.append(job)
+            self.jobs.queue.task_done()
+
+    @event_dispatcher.listen(on_app_shutdown)
+    async def stop(self, event: AppEvent) -> None:
+        self.jobs.consumer.cancel()
+        click.echo(f"consumer stopped after {len(self.jobs.done)} jobs")
+
+
+@click.command("enqueue")
+@click.argument("count", type=int)
+async def enqueue(count: int, jobs: Jobs, pool: Pool) -> None:
+    for number in range(count):
+        jobs.queue.put_nowait(f"job {number}")
+    await asyncio.wait_for(jobs.queue.join(), 30)
+    click.echo(f"done: {', '.join(jobs.done)}; pool on this loop: "
+               f"{pool.loop is asyncio.get_running_loop()}")
+
+
+class JobsModule(Module):
+    providers = [Jobs, provide(Pool, use_factory=open_pool)]
+    listeners = [JobConsumer]
+    commands = [enqueue]
+
+
+app = App(imports=[JobsModule()])
+'''
+
+
+def test_a_command_runs_on_the_event_loop_its_on_app_execute_listeners_used(
+        tmp_path: Path) -> None:
+    """A consumer task started at on_app_execute serves the command and is stopped at
+    on_app_shutdown; the command's async resources close after that, on the same loop."""
+    (tmp_path / "app.py").write_text(LOOP_APP)
+    result = run_fw("enqueue", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["done: job 0, job 1, job 2; pool on this loop: True",
+                                          "consumer stopped after 3 jobs",
+                                          "pool closed on its own loop: True"]

@@ -15,15 +15,11 @@ from framework.server.binding import BindError, bind_socket
 __all__ = ["start_server"]
 
 
-def start_server(app: Any, *, host: str | None = None, port: int | None = None,
-                 workers: int | str | None = None, pid_file: str | None = None) -> int:
-    """Serve ``app`` until stopped; returns the process exit code."""
+def start_server(app: Any, *, pid_file: str | None = None) -> int:
+    """Serve ``app`` as its FrameworkConfig says (command-line flags included) until stopped;
+    returns the process exit code."""
     from framework.config import FrameworkConfig
 
-    flags = {"host": host, "port": port, "workers": workers}
-    given = {name: value for name, value in flags.items() if value is not None}
-    if given:
-        app.configure("framework", **given)
     config = app.get(FrameworkConfig)
     _configure_logging(config)
     if config.worker_count() == 0:
