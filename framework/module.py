@@ -137,13 +137,9 @@ class ModuleTree:
             scope.exported[entry] = declaration
 
     def declarations(self) -> Iterator[Declaration]:
-        """Every declaration: controllers and listeners first, so errors show the longest chain."""
-        controllers = {id(c) for scope in self.scopes for c in scope.module.controllers}
-        listeners = {id(c) for scope in self.scopes for c in scope.module.listeners}
-        everything = [d for scope in self.scopes for d in scope.own.values()]
-        yield from (d for d in everything if id(d.spec.target) in controllers)
-        yield from (d for d in everything if id(d.spec.target) in listeners)
-        yield from everything
+        """Every declaration, module by module in tree order."""
+        for scope in self.scopes:
+            yield from scope.own.values()
 
     def find(self, token: Any) -> Declaration | None:
         """``token`` as the root sees it, or else the first module that declares it."""

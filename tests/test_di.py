@@ -98,6 +98,35 @@ def test_missing_dependency_names_the_whole_chain_and_the_module() -> None:
                                 "(declared in AppModule? exported by DbModule?)")
 
 
+def test_missing_dependency_names_the_chain_from_its_consumer_whatever_the_order() -> None:
+    """DESIGN.md's example: the consumer declared after its service still starts the chain."""
+    for providers in ([UserService, UserController], [UserController, UserService]):
+        with pytest.raises(MissingDependency) as error:
+            App(providers=providers)
+        assert str(error.value) == ("UserController -> UserService -> Db: no provider for Db "
+                                    "(declared in App? exported by an imported module?)")
+
+
+class Report:
+    def __init__(self, users: UserService) -> None:
+        self.users = users
+
+
+class ReportPage:
+    def __init__(self, report: Report) -> None:
+        self.report = report
+
+
+def test_missing_dependency_names_the_longest_of_the_chains_reaching_it() -> None:
+    def make_page(report: Report) -> ReportPage:
+        return ReportPage(report)
+
+    with pytest.raises(MissingDependency) as error:
+        App(providers=[UserService, UserController, Report,
+                       provide(ReportPage, use_factory=make_page)])
+    assert str(error.value).startswith("ReportPage -> Report -> UserService -> Db: ")
+
+
 def test_missing_dependency_nobody_declares() -> None:
     with pytest.raises(MissingDependency) as error:
         App(providers=[UserService])

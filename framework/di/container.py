@@ -14,36 +14,18 @@ import inspect
 import logging
 import os
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dependency_injector import providers
 
 from framework.di.autowire import Dependency, dependencies_of
 from framework.di.errors import CircularDependency, MissingDependency, ScopeError
-from framework.di.provider import ProviderSpec, token_name
+from framework.di.graph import longest_consumer_chain
+from framework.di.provider import Declaration, token_name
 from framework.di.scope import request_scoped
 
 logger = logging.getLogger("framework.di")
-
-
-@dataclass(eq=False)
-class Declaration:
-    """A provider spec placed in a module: ``lookup`` is what that module can see."""
-
-    spec: ProviderSpec
-    owner: str
-    lookup: Callable[[Any], Declaration | None]
-    exported: bool = False
-
-    @property
-    def token(self) -> Any:
-        return self.spec.token
-
-    @property
-    def scope(self) -> str:
-        return self.spec.scope
 
 
 MissingHint = Callable[[Declaration, Any], str]
@@ -57,6 +39,7 @@ class Container:
         self._built: dict[Declaration, Any] = {}
         self._holds_request: dict[Declaration, bool] = {}
         self._building: list[Declaration] = []
+        self._declared: list[Declaration] = []
         self._singletons: list[Any] = []
         self._async_resources: list[tuple[Declaration, Any, Any]] = []
         self._teardowns: list[tuple[str, Any]] = []
@@ -64,6 +47,12 @@ class Container:
         _containers.add(self)
 
     # -- building ---------------------------------------------------------------------------
+
+    def build_all(self, declarations: Iterable[Declaration]) -> None:
+        """Build every declaration of the App, so a mistake anywhere in the graph fails now."""
+        self._declared = list(declarations)
+        for declaration in self._declared:
+            self.build(declaration)
 
     def build(self, declaration: Declaration) -> Any:
         """The compiled provider of ``declaration`` (built, with its whole graph, once)."""
@@ -132,8 +121,8 @@ class Container:
                     value: Any = None
                 else:
                     raise MissingDependency(
-                        f"{self._chain_text(dependency.token)}: no provider for "
-                        f"{token_name(dependency.token)} "
+                        f"{self._consumers_text(declaration, dependency.token)}: no provider "
+                        f"for {token_name(dependency.token)} "
                         f"({self._missing_hint(declaration, dependency.token)})")
             else:
                 value = self.build(found)
@@ -144,6 +133,11 @@ class Container:
             else:
                 kwargs[dependency.name] = value
         return args, kwargs, request_dependency
+
+    def _consumers_text(self, declaration: Declaration, missing: Any) -> str:
+        """``UserController -> UserService -> Db``: from the furthest consumer to ``missing``."""
+        chain = longest_consumer_chain(declaration, [*self._declared, *self._building])
+        return " -> ".join([*(token_name(d.token) for d in chain), token_name(missing)])
 
     def _chain_text(self, missing: Any = None) -> str:
         names = [token_name(d.token) for d in self._building]

@@ -1,7 +1,9 @@
-"""``provide()``: how a module declares a provider, and the scopes a provider can have."""
+"""``provide()``: how a module declares a provider, the scopes a provider can have, and the
+declaration that places a provider in a module."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,6 +25,24 @@ class ProviderSpec:
     kind: Literal["class", "value", "factory"]
     target: Any
     scope: Scope = "singleton"
+
+
+@dataclass(eq=False)
+class Declaration:
+    """A provider spec placed in a module: ``lookup`` is what that module can see."""
+
+    spec: ProviderSpec
+    owner: str
+    lookup: Callable[[Any], Declaration | None]
+    exported: bool = False
+
+    @property
+    def token(self) -> Any:
+        return self.spec.token
+
+    @property
+    def scope(self) -> str:
+        return self.spec.scope
 
 
 def provide(token: Any, *, use_class: Any = _UNSET, use_value: Any = _UNSET,
