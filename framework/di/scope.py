@@ -53,11 +53,6 @@ class RequestScope:
         _current.reset(self._token)
 
 
-def in_request_scope() -> bool:
-    """True inside an open request scope of this context."""
-    return not isinstance(_current.get(), _NoScope)
-
-
 def request_scoped(build: Callable[[], Any], name: str) -> Callable[[], Any]:
     """A provider returning the current scope's instance made by ``build`` (built once)."""
     get_scope = _current.get

@@ -21,7 +21,7 @@ def start_server(app: Any, *, pid_file: str | None = None) -> int:
     from framework.config import FrameworkConfig
 
     config = app.get(FrameworkConfig)
-    _configure_logging(config)
+    _configure_logging()
     if config.worker_count() == 0:
         from framework.server.single import run_single
 
@@ -44,7 +44,7 @@ def _cannot_listen(error: BindError) -> int:
     return 2
 
 
-def _configure_logging(config: Any) -> None:
+def _configure_logging() -> None:
     """INFO to stderr (start-up line, access log) unless the app configured logging itself."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
