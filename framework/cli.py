@@ -2,8 +2,8 @@
 
 ``fw`` finds the app from ``--app module:attr``, ``FW_APP`` or ``app.py`` in the working
 directory; ``python app.py <command>`` (``App.run``) uses that app directly. Every command
-run on an app fires on_app_execute before and on_app_shutdown after (even after an error).
-Errors are one line on stderr with exit code 2.
+run on an app fires on_app_execute before and on_app_shutdown after (even after an error),
+all on one event loop. Errors are one line on stderr with exit code 2.
 """
 
 from __future__ import annotations
