@@ -76,6 +76,14 @@ class App:
                                     "(declared in a module of this App?)")
         return provider()
 
+    def override_in_process(self, token: Any, value: Any) -> None:
+        """Resolve ``token`` to ``value`` in this process only: the server tells a process what
+        it is (a worker's ProcessInfo and broker, the master's Supervisor). A token the App
+        does not declare has nobody to tell."""
+        declaration = self._tree.find(token)
+        if declaration is not None:
+            self._container.override_in_process(declaration, value)
+
     @property
     def module_tree(self) -> ModuleTree:
         """The modules as walked at build: each one's own, imported and exported providers."""

@@ -9,19 +9,13 @@ from framework.broker import (
     BrokerKeyValue,
     BrokerLock,
     BrokerQueue,
-    adapter_for_process,
+    broker_adapter,
 )
 from framework.config import FrameworkConfig
 from framework.di.provider import provide
 from framework.module import Module
 from framework.process import ProcessInfo, process_info
-from framework.server.supervisor import Supervisor
-
-
-def broker_adapter(config: FrameworkConfig) -> BrokerAdapter:
-    """This process's broker adapter: Redis by broker_url, pipes in a worker, else memory."""
-    return adapter_for_process(config)
-
+from framework.server.supervisor import Supervisor, supervisor_of_this_process
 
 _BROKER_FACADES = [BrokerBus, BrokerCache, BrokerKeyValue, BrokerLock, BrokerQueue]
 
@@ -29,7 +23,9 @@ _BROKER_FACADES = [BrokerBus, BrokerCache, BrokerKeyValue, BrokerLock, BrokerQue
 class FrameworkModule(Module):
     """Provides FrameworkConfig, ProcessInfo, the broker and (for master-side code) Supervisor.
 
-    ``FrameworkModule(workers=4)`` sets FrameworkConfig fields.
+    ``FrameworkModule(workers=4)`` sets FrameworkConfig fields. ProcessInfo, BrokerAdapter and
+    Supervisor are per process: the server overrides them in each process's container with
+    what that process is (a worker's role and pipe, the master's Supervisor).
     """
 
     name = "framework"
@@ -38,6 +34,6 @@ class FrameworkModule(Module):
         provide(ProcessInfo, use_factory=process_info, scope="transient"),
         provide(BrokerAdapter, use_factory=broker_adapter),
         *_BROKER_FACADES,
-        Supervisor,
+        provide(Supervisor, use_factory=supervisor_of_this_process),
     ]
     exports = [ProcessInfo, BrokerAdapter, *_BROKER_FACADES, Supervisor]

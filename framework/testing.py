@@ -29,21 +29,16 @@ def create_testing_app(*, providers: Sequence[Any] = (), imports: Sequence[Any] 
     override the imported ones, e.g. ``provide(Db, use_value=FakeDb())``.
 
     FrameworkModule is imported first when no module of ``imports`` brings it. Unless
-    ``broker_url`` is set, the app gets a memory broker of its own: every testing app starts
-    with an empty broker, so tests do not see each other's keys and messages.
+    ``broker_url`` is set, the app gets a memory broker of its own (as every App does): every
+    testing app starts with an empty broker, so tests do not see each other's keys and messages.
     """
     from framework.app import App
-    from framework.broker.adapter import BrokerAdapter
-    from framework.di.provider import provide
     from framework.framework_module import FrameworkModule
 
     modules = list(imports)
     if not _imports_any(modules, FrameworkModule):
         modules.insert(0, FrameworkModule())
-    overrides = list(providers)
-    if not any(getattr(provider, "token", None) is BrokerAdapter for provider in overrides):
-        overrides.append(provide(BrokerAdapter, use_factory=_broker_for_tests()))
-    return TestingApp(App(imports=modules, providers=overrides, **app_options))
+    return TestingApp(App(imports=modules, providers=list(providers), **app_options))
 
 
 def _imports_any(modules: Sequence[Any], wanted: type) -> bool:
@@ -59,23 +54,6 @@ def _imports_any(modules: Sequence[Any], wanted: type) -> bool:
             return True
         pending.extend(getattr(module, "imports", ()))
     return False
-
-
-def _broker_for_tests() -> Any:
-    from framework.broker import adapter_for_process
-    from framework.broker.adapter import BrokerAdapter
-    from framework.broker.engine import BrokerEngine
-    from framework.broker.memory import MemoryAdapter
-    from framework.config import FrameworkConfig
-
-    def broker_for_tests(config: FrameworkConfig) -> BrokerAdapter:
-        """Redis when broker_url says so, otherwise a memory broker of this app's own."""
-        if config.broker_url:
-            return adapter_for_process(config)
-        return MemoryAdapter(BrokerEngine())
-
-    broker_for_tests.__annotations__ = {"config": FrameworkConfig, "return": BrokerAdapter}
-    return broker_for_tests
 
 
 class TestingApp:

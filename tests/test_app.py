@@ -2,11 +2,14 @@
 
 import asyncio
 import inspect
+import json
+import os
 
 import pytest
 
 from framework import App, FrameworkModule, Module, ProcessInfo, process_info, provide
-from framework.process import set_worker_role
+from framework.process import become_worker
+from tests.support import run_in_fork
 
 
 class Session:
@@ -28,17 +31,21 @@ class HandlerModule(Module):
     controllers = [Handler]
 
 
-def test_process_info_follows_the_worker_role() -> None:
+def test_a_process_told_it_is_a_worker_says_so_and_its_forked_child_does_not() -> None:
     app = App(imports=[FrameworkModule()])
-    assert app.get(ProcessInfo) == ProcessInfo(is_master=True, is_worker=False, worker_id=None,
-                                               pid=process_info().pid)
-    set_worker_role(3)
-    try:
-        assert app.get(ProcessInfo).worker_id == 3
-        assert app.get(ProcessInfo).is_worker and not process_info().is_master
-    finally:
-        set_worker_role(None)
-    assert process_info().is_master
+    assert app.get(ProcessInfo) == process_info() == ProcessInfo(
+        is_master=True, is_worker=False, worker_id=None, pid=os.getpid())
+
+    def as_worker() -> str:
+        app.override_in_process(ProcessInfo, become_worker(3))
+        roles = [app.get(ProcessInfo).worker_id, process_info().worker_id]
+        in_child = run_in_fork(lambda: json.dumps(
+            [app.get(ProcessInfo).worker_id, process_info().worker_id,
+             app.get(ProcessInfo).pid == process_info().pid == os.getpid()]))
+        return json.dumps([roles, json.loads(in_child)])
+
+    assert json.loads(run_in_fork(as_worker)) == [[3, 3], [None, None, True]]
+    assert app.get(ProcessInfo).is_master and process_info().is_master
 
 
 def test_resolution_reads_no_signature_after_the_app_is_built(

@@ -1,36 +1,40 @@
-"""Which broker a process gets: memory in one process (the engine the master's BrokerHost
-serves), the pipe in a worker, Redis by broker_url; nothing leaks across a fork."""
+"""Which broker a process's container gives: a memory broker of the App's own, Redis by
+broker_url, the pipe once a worker is told so; nothing leaks across a fork."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 
-import orjson
-import pytest
-
-from framework.broker import BrokerHost, BrokerKeyValue, adapter_for_process
+from framework import App, FrameworkModule
+from framework.broker import BrokerAdapter, BrokerKeyValue, BrokerUnavailable
 from framework.broker.memory import MemoryAdapter
-from framework.broker.pipe import PipeAdapter, attach_to_master
+from framework.broker.pipe import attach_to_master
 from framework.broker.redis_adapter import RedisAdapter
 from framework.channel import Channel
-from framework.config import FrameworkConfig
+from tests.support import run_in_fork
 
 
-def test_one_process_gets_the_engine_its_broker_host_serves() -> None:
-    adapter = adapter_for_process(FrameworkConfig())
-    assert isinstance(adapter, MemoryAdapter)
-    assert adapter_for_process(FrameworkConfig()) is adapter
-    assert BrokerHost().engine is adapter.engine
+def test_each_app_has_a_memory_broker_of_its_own_once_per_process() -> None:
+    first, second = App(imports=[FrameworkModule()]), App(imports=[FrameworkModule()])
+    adapter = first.get(BrokerAdapter)
+    assert isinstance(adapter, MemoryAdapter) and first.get(BrokerAdapter) is adapter
+
+    async def written_then_read() -> tuple[object, object]:
+        await first.get(BrokerKeyValue).set("key", "first")
+        return await first.get(BrokerKeyValue).get("key"), await second.get(BrokerKeyValue).get(
+            "key")
+    assert asyncio.run(written_then_read()) == ("first", None)
 
 
 def test_a_redis_url_selects_the_redis_adapter(redis_url: str) -> None:
-    url = redis_url.rsplit("/", 1)[0] + "/15"  # a url of this test's own: adapters are per url
-    adapter = adapter_for_process(FrameworkConfig(broker_url=url))
+    app = App(imports=[FrameworkModule(broker_url=redis_url)])
+    adapter = app.get(BrokerAdapter)
     assert isinstance(adapter, RedisAdapter)
 
     async def roundtrip() -> object:
-        kv = BrokerKeyValue(adapter)
+        kv = app.get(BrokerKeyValue)
         await kv.set("selected", "redis")
         value = await kv.get("selected")
         await adapter.close()
@@ -38,31 +42,26 @@ def test_a_redis_url_selects_the_redis_adapter(redis_url: str) -> None:
     assert asyncio.run(roundtrip()) == "redis"
 
 
-def test_an_unknown_broker_url_is_an_error_naming_the_setting() -> None:
-    with pytest.raises(ValueError, match="broker_url.*'amqp://x'"):
-        adapter_for_process(FrameworkConfig(broker_url="amqp://x"))
+def test_a_forked_child_builds_its_own_broker_until_told_to_use_the_pipe() -> None:
+    app = App(imports=[FrameworkModule()])
+    asyncio.run(app.get(BrokerKeyValue).set("parent", "1"))
 
+    def child() -> str:
+        async def main() -> list[object]:
+            own = app.get(BrokerAdapter)
+            here, _there = multiprocessing.Pipe()
+            pipe = attach_to_master(await Channel.open(here, "nobody"))
+            app.override_in_process(BrokerAdapter, pipe)
+            await pipe.close()
+            try:
+                await app.get(BrokerKeyValue).get("parent")
+            except BrokerUnavailable as error:
+                through_the_pipe = str(error)
+            return [own.engine.kv_get("parent"), app.get(BrokerAdapter) is pipe,
+                    through_the_pipe]
+        return json.dumps(asyncio.run(main()))
 
-def _in_child(result: object) -> None:
-    async def main() -> list[str]:
-        here, there = multiprocessing.Pipe()
-        inherited = adapter_for_process(FrameworkConfig())
-        fresh = inherited.engine.kv_get("parent") is None
-        attach_to_master(await Channel.open(here, "nobody"))
-        piped = adapter_for_process(FrameworkConfig())
-        return [str(fresh), type(piped).__name__]
-    asyncio.events._set_running_loop(None)
-    result.send_bytes(orjson.dumps(asyncio.run(main())))
-
-
-def test_a_forked_worker_gets_a_fresh_engine_then_the_pipe() -> None:
-    adapter_for_process(FrameworkConfig()).engine.kv_set("parent", "1")
-    context = multiprocessing.get_context("fork")
-    here, there = context.Pipe()
-    child = context.Process(target=_in_child, args=(there,))
-    child.start()
-    try:
-        assert orjson.loads(here.recv_bytes()) == ["True", PipeAdapter.__name__]
-    finally:
-        child.join(10)
-    assert adapter_for_process(FrameworkConfig()).engine.kv_get("parent") == "1"
+    assert json.loads(run_in_fork(child)) == [
+        None, True, "the broker at the master is unavailable: its pipe is closed"]
+    assert asyncio.run(app.get(BrokerKeyValue).get("parent")) == "1"
+    assert isinstance(app.get(BrokerAdapter), MemoryAdapter)

@@ -31,20 +31,28 @@ from framework.server.worker_pipe import WorkerPipe
 
 
 class Heard:
-    """What the arbiter would have been told."""
+    """What the arbiter would have been told, by the worker's pid."""
 
     def __init__(self) -> None:
-        self.ready: list[WorkerProcess] = []
+        self.ready: list[int] = []
+        self.heard_from: list[int] = []
         self.retiring: list[str] = []
+        self.boot_errors: list[str] = []
         self.closed = False
 
-    def worker_ready(self, worker: WorkerProcess) -> None:
-        self.ready.append(worker)
+    def worker_ready(self, pid: int) -> None:
+        self.ready.append(pid)
 
-    def worker_retiring(self, worker: WorkerProcess, reason: str) -> None:
+    def worker_heard_from(self, pid: int) -> None:
+        self.heard_from.append(pid)
+
+    def worker_retiring(self, pid: int, reason: str) -> None:
         self.retiring.append(reason)
 
-    def worker_closed_pipe(self, worker: WorkerProcess) -> None:
+    def worker_boot_failed(self, pid: int, error: str) -> None:
+        self.boot_errors.append(error)
+
+    def worker_closed_pipe(self, pid: int) -> None:
         self.closed = True
 
 
@@ -70,8 +78,8 @@ async def test_the_master_survives_whatever_a_worker_sends(
     caplog.set_level(logging.WARNING)
     master_end, worker_end = pipe_ends()
     heard = Heard()
-    pipe = WorkerPipe(master_end, heard, BrokerHost(BrokerEngine()))
-    pipe.start(WorkerProcess(3, 4242, 0, pipe, 0))
+    pipe = WorkerPipe(master_end, 4242, "worker 3 (pid 4242)", heard, BrokerHost(BrokerEngine()))
+    pipe.start()
 
     def misbehave() -> None:
         worker_end.send_bytes(b"\x00not json")
@@ -84,6 +92,8 @@ async def test_the_master_survives_whatever_a_worker_sends(
         worker_end.send_bytes(frame({"k": "b", "id": 1, "op": "kinc", "key": "n", "by": "x"}))
         worker_end.send_bytes(frame({"k": "b", "id": 2, "op": "kinc", "key": "n", "by": 2}))
         worker_end.send_bytes(frame({"k": "ctl", "op": "retire", "reason": "max_requests"}))
+        worker_end.send_bytes(frame({"k": "ctl", "op": "heartbeat"}))
+        worker_end.send_bytes(frame({"k": "ctl", "op": "boot_failed", "error": "OSError: x"}))
         worker_end.send_bytes(frame({"k": "ctl", "op": "ready"}))
 
     writer = threading.Thread(target=misbehave)
@@ -95,6 +105,7 @@ async def test_the_master_survives_whatever_a_worker_sends(
     assert replies[0]["re"] == 1 and "e" in replies[0]
     assert replies[1] == {"k": "b", "re": 2, "r": 2}
     assert heard.retiring == ["max_requests"]
+    assert (heard.heard_from, heard.boot_errors, heard.ready) == ([4242], ["OSError: x"], [4242])
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert sum("worker 3 (pid 4242)" in message for message in warnings) >= 6
 
@@ -104,8 +115,8 @@ async def test_the_master_survives_whatever_a_worker_sends(
 
 async def test_stats_are_asked_over_the_pipe_and_matched_by_id() -> None:
     master_end, worker_end = pipe_ends()
-    pipe = WorkerPipe(master_end, Heard(), None)
-    pipe.start(WorkerProcess(1, 4242, 0, pipe, 0))
+    pipe = WorkerPipe(master_end, 4242, "worker 1 (pid 4242)", Heard(), None)
+    pipe.start()
     await until(lambda: pipe.send(control("stop", timeout=1.0)))
     assert orjson.loads(await asyncio.to_thread(worker_end.recv_bytes))["op"] == "stop"
 

@@ -17,10 +17,10 @@ from framework.broker.facades import (
 )
 from framework.broker.host import BrokerHost
 from framework.broker.outage import BrokerUnavailable
-from framework.broker.selection import adapter_for_process
+from framework.broker.selection import broker_adapter
 
 __all__ = [
     "BrokerAdapter", "BrokerBus", "BrokerCache", "BrokerHost", "BrokerKeyValue", "BrokerLock",
     "BrokerQueue", "BrokerUnavailable", "HeldLock", "LockTimeout", "QueueConsumer", "Subscription",
-    "adapter_for_process",
+    "broker_adapter",
 ]

@@ -132,7 +132,7 @@ class _RemoteProcess:
 
 
 class BrokerHost:
-    """Serves ``engine`` (default: this process's own) to attached processes.
+    """Serves ``engine`` (default: a new, empty one) to attached processes.
 
     Their pipes must have ``frame_limit`` as frame limit: it holds the largest value
     ``config`` allows.
@@ -140,10 +140,7 @@ class BrokerHost:
 
     def __init__(self, engine: BrokerEngine | None = None,
                  config: FrameworkConfig | None = None) -> None:
-        if engine is None:
-            from framework.broker.selection import local_engine
-            engine = local_engine()
-        self.engine = engine
+        self.engine = engine if engine is not None else BrokerEngine()
         self.frame_limit = frame_limit(max_value_bytes(config))
         self._processes: dict[Hashable, _RemoteProcess] = {}
         self._operations: dict[str, Callable[[_RemoteProcess, dict[str, Any]], Any]] = {

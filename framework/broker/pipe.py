@@ -248,15 +248,11 @@ class PipeAdapter(BrokerAdapter):
 
 
 def attach_to_master(channel: Channel, config: FrameworkConfig | None = None) -> PipeAdapter:
-    """Make this worker's broker facades talk to the master over ``channel``.
+    """An adapter talking to the master over ``channel`` (a worker makes it its BrokerAdapter).
 
     The channel's frame limit grows to hold the largest value ``config`` allows (the
     master's end must use the same). The worker's reader loop must pass every ``"b"``
     frame to the returned adapter's ``handle`` and await its ``close()`` when the pipe ends.
     """
-    from framework.broker.selection import use_adapter
-
     channel.max_frame_size = frame_limit(max_value_bytes(config))
-    adapter = PipeAdapter(channel, call_timeout(config))
-    use_adapter(adapter)
-    return adapter
+    return PipeAdapter(channel, call_timeout(config))

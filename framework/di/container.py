@@ -44,6 +44,7 @@ class Container:
         self._async_resources: list[tuple[Declaration, Any, Any]] = []
         self._teardowns: list[tuple[str, Any]] = []
         self._abandoned: list[Any] = []
+        self._process_overrides: list[Any] = []
         _containers.add(self)
 
     # -- building ---------------------------------------------------------------------------
@@ -194,8 +195,28 @@ class Container:
         for _, placeholder, _ in self._async_resources:
             placeholder.reset_override()
 
+    # -- per process ------------------------------------------------------------------------
+
+    def override_in_process(self, declaration: Declaration, value: Any) -> None:
+        """From now on, in this process only, ``declaration`` resolves to ``value``.
+
+        The server tells each process what it is this way (a worker's ProcessInfo and broker,
+        the master's Supervisor), before anything there resolves it; a forked child starts
+        without the parent's overrides.
+        """
+        provider = self.build(declaration)
+        if not isinstance(provider, providers.Provider):
+            raise ScopeError(f"{token_name(declaration.token)} is request-scoped: "
+                             "a process cannot override it")
+        provider.override(providers.Object(value))
+        self._process_overrides.append(provider)
+
     def reset_after_fork(self) -> None:
-        """In a forked child: drop the parent's instances and resources without closing them."""
+        """In a forked child: drop the parent's instances, resources and process overrides
+        without closing them."""
+        for provider in reversed(self._process_overrides):
+            provider.reset_last_overriding()
+        self._process_overrides = []
         self._abandoned.extend(generator for _, generator in self._teardowns)
         self._teardowns = []
         self._forget_instances()

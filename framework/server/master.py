@@ -20,17 +20,19 @@ import time
 from typing import Any
 
 from framework import events
-from framework.broker import BrokerHost
+from framework.broker import BrokerAdapter, BrokerHost
+from framework.broker.engine import BrokerEngine
+from framework.broker.memory import MemoryAdapter
 from framework.errors import FrameworkError
 from framework.process import process_info
-from framework.server import supervisor as supervisor_registry
 from framework.server.binding import socket_url
 from framework.server.control import control
 from framework.server.fork import exit_child, fork_worker
 from framework.server.notices import WorkerNotices
 from framework.server.pid_file import PidFile, PidFileError
 from framework.server.process_title import title_master
-from framework.server.slots import BOOTING, SERVING, STOPPING, Slot, WorkerProcess
+from framework.server.slots import BOOTING, SERVING, STOPPING, Slot, WorkerProcess, worker_name
+from framework.server.supervisor import Supervisor
 from framework.server.worker import WORKER_BOOT_ERROR, run_worker
 from framework.server.worker_pipe import WorkerPipe
 
@@ -114,7 +116,7 @@ class Arbiter:
         for signum in SIGNAL_NAMES:
             loop.add_signal_handler(signum, self.signal, signum)
         self.notices.start()
-        supervisor_registry.watch(self.workers)
+        self.app.override_in_process(Supervisor, Supervisor(self.workers))
         address = socket_url(self.sock)
         if self.config.reuse_port:
             # Each worker binds its own SO_REUSEPORT socket; the master's was bound without
@@ -122,12 +124,20 @@ class Arbiter:
             self.config = dataclasses.replace(self.config, port=self.sock.getsockname()[1])
             self.sock.close()
             self.sock = None
-        # The master's broker engine, served to workers over their pipes (unless Redis).
-        self.broker_host = None if self.config.broker_url else BrokerHost(config=self.config)
+        self.broker_host = self.serve_broker()
         logger.info("master %d: serving %s on %s with %d workers",
                     self.pid, self.app.name, address, self.num_workers)
         await self._dispatch_bootstrap(events.on_server_bootstrap, events.on_server_main_bootstrap)
         self.bootstrapped = True
+
+    def serve_broker(self) -> BrokerHost | None:
+        """The engine of the master's own memory broker, served to workers over their pipes,
+        so master-side code and workers share one broker (None with Redis)."""
+        if self.config.broker_url:
+            return None
+        adapter = self.app.get(BrokerAdapter)
+        engine = adapter.engine if isinstance(adapter, MemoryAdapter) else BrokerEngine()
+        return BrokerHost(engine, self.config)
 
     async def announce_serving(self) -> None:
         """Once every first worker serves: the `_done` events of the master, once."""
@@ -212,8 +222,10 @@ class Arbiter:
 
     # What the workers say over their pipes (see WorkerPipe).
 
-    def worker_ready(self, worker: WorkerProcess) -> None:
-        if worker.state != BOOTING:
+    def worker_ready(self, pid: int) -> None:
+        self.worker_heard_from(pid)
+        worker = self.workers.get(pid)
+        if worker is None or worker.state != BOOTING:
             return
         worker.state = SERVING
         logger.info("%s serving", worker)
@@ -224,13 +236,24 @@ class Arbiter:
                             events.WorkerEvent(worker.worker_id, worker.pid))
         self.wakeup()
 
-    def worker_retiring(self, worker: WorkerProcess, reason: str) -> None:
-        if worker.retire_reason is None:
+    def worker_heard_from(self, pid: int) -> None:
+        worker = self.workers.get(pid)
+        if worker is not None:
+            worker.last_seen = time.monotonic()
+
+    def worker_retiring(self, pid: int, reason: str) -> None:
+        worker = self.workers.get(pid)
+        if worker is not None and worker.retire_reason is None:
             logger.info("%s asks to be replaced: %s", worker, reason)
             worker.retire_reason = reason
             self.wakeup()
 
-    def worker_closed_pipe(self, worker: WorkerProcess) -> None:
+    def worker_boot_failed(self, pid: int, error: str) -> None:
+        worker = self.workers.get(pid)
+        if worker is not None:
+            worker.boot_error = error
+
+    def worker_closed_pipe(self, pid: int) -> None:
         self.wakeup()
 
     # Supervision.
@@ -238,7 +261,6 @@ class Arbiter:
     def spawn_worker(self, slot: Slot) -> WorkerProcess | None:
         """Fork a worker for ``slot`` (None when the system refuses); the child never returns."""
         master_end, worker_end = multiprocessing.Pipe(duplex=True)
-        pipe = WorkerPipe(master_end, self, self.broker_host)
         # The master's own descriptors, closed in the child: what its loop watches (its
         # self-pipe, the open pipes to workers, connections of master-side listeners) and
         # the pipes to workers whose channel is not open yet.
@@ -257,9 +279,11 @@ class Arbiter:
             exit_child(run_worker(self.app, self.config, self.sock, worker_end,
                                   slot.worker_id, self.pid))
         worker_end.close()
+        pipe = WorkerPipe(master_end, pid, worker_name(slot.worker_id, pid), self,
+                          self.broker_host)
         worker = WorkerProcess(slot.worker_id, pid, self.generation, pipe, slot.restarts)
         self.workers[pid] = worker
-        pipe.start(worker)
+        pipe.start()
         logger.info("%s booting", worker)
         return worker
 
@@ -385,7 +409,6 @@ class Arbiter:
             self.sock.close()
         if self.pid_file is not None:
             self.pid_file.remove()
-        supervisor_registry.forget(self.workers)
         logger.info("master %d: exit %d", self.pid, exit_status)
         return exit_status
 

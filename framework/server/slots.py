@@ -1,7 +1,8 @@
 """The master's bookkeeping: worker processes, and the slots (worker ids) they fill.
 
 A slot is a worker_id that should have a serving worker. It remembers how its recent
-workers ended, which is what restart backoff and the give-up rule are made of.
+workers ended, which is what restart backoff and the give-up rule are made of. A worker
+holds its pipe; the pipe knows the worker only by pid (imports go this way only).
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ MAX_BOOT_FAILURES = 5
 BOOTING, SERVING, STOPPING = "booting", "serving", "stopping"
 
 
+def worker_name(worker_id: int, pid: int) -> str:
+    """How logs name a worker: ``worker 2 (pid 4242)``."""
+    return f"worker {worker_id} (pid {pid})"
+
+
 @dataclass(eq=False)
 class WorkerProcess:
-    """One forked worker as the master sees it."""
+    """One forked worker as the master sees it, with the master's end of its pipe."""
 
     worker_id: int
     pid: int
@@ -43,7 +49,7 @@ class WorkerProcess:
     boot_error: str | None = None         # the exception that stopped its bootstrap
 
     def __str__(self) -> str:
-        return f"worker {self.worker_id} (pid {self.pid})"
+        return worker_name(self.worker_id, self.pid)
 
     def uptime(self, now: float) -> float:
         return now - self.started

@@ -1,15 +1,19 @@
 """``Supervisor``: the master's workers, for master-side code (monitoring, admin endpoints).
 
-Injectable in the master; ``workers`` lists who runs now and ``await stats()`` asks every
-worker, over its pipe, for its memory, requests served and uptime.
+Injectable in the master (and in the one process, which has no workers); ``workers`` lists
+who runs now and ``await stats()`` asks every worker, over its pipe, for its memory, requests
+served and uptime. A worker that asks for it gets a ScopeError naming where it belongs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from framework.di.errors import ScopeError
+from framework.process import ProcessInfo
 
 if TYPE_CHECKING:
     from framework.server.slots import WorkerProcess
@@ -43,41 +47,21 @@ class WorkerStats:
                    int(reply["in_flight"]), float(reply["uptime"]))
 
 
-# The live workers of the master running in this process, by pid (the Arbiter's own dict).
-_workers: dict[int, WorkerProcess] | None = None
-
-
-def watch(workers: dict[int, WorkerProcess]) -> None:
-    """Called by the master when it starts supervising."""
-    global _workers
-    _workers = workers
-
-
-def forget(workers: dict[int, WorkerProcess]) -> None:
-    global _workers
-    if _workers is workers:
-        _workers = None
-
-
-def _forget_in_child() -> None:
-    global _workers
-    _workers = None
-
-
-os.register_at_fork(after_in_child=_forget_in_child)
-
-
 class Supervisor:
-    """The master's view of its workers; empty in a single-process server."""
+    """The master's view of ``workers``: its live worker processes by pid (the Arbiter's own
+    dict, so it always lists who runs now)."""
+
+    def __init__(self, workers: Mapping[int, WorkerProcess]) -> None:
+        self._workers = workers
 
     @property
     def workers(self) -> list[WorkerInfo]:
         return [WorkerInfo(w.worker_id, w.pid, w.started_at, w.restarts, w.state)
-                for w in _running_workers()]
+                for w in self._running_workers()]
 
     async def stats(self, timeout: float = 2.0) -> list[WorkerStats]:
         """Each worker's own figures; a worker silent for ``timeout`` seconds is left out."""
-        workers = _running_workers()
+        workers = self._running_workers()
         replies = await asyncio.gather(*(w.pipe.stats(timeout) for w in workers))
         stats = []
         for worker, reply in zip(workers, replies, strict=True):
@@ -88,13 +72,18 @@ class Supervisor:
                     continue  # a worker's malformed answer counts as no answer
         return stats
 
+    def _running_workers(self) -> list[WorkerProcess]:
+        return sorted(self._workers.values(),
+                      key=lambda worker: (worker.worker_id, worker.started))
 
-def _running_workers() -> list[WorkerProcess]:
-    from framework.process import process_info
 
-    if process_info().is_worker:
-        raise RuntimeError("Supervisor belongs to the master process: use it in master-side "
-                           "listeners (on_server_main_bootstrap, on_worker_online, ...), "
-                           "not in a worker")
-    workers = list(_workers.values()) if _workers is not None else []
-    return sorted(workers, key=lambda worker: (worker.worker_id, worker.started))
+def supervisor_of_this_process(process: ProcessInfo) -> Supervisor:
+    """FrameworkModule's Supervisor: none in a worker; the one process supervises no workers.
+
+    The master overrides it in its container with the Supervisor of its Arbiter.
+    """
+    if process.is_worker:
+        raise ScopeError("Supervisor is only available in the master process: inject it in "
+                         "master-side listeners (on_server_main_bootstrap, on_worker_online, "
+                         f"...), not in worker {process.worker_id}")
+    return Supervisor({})

@@ -1,9 +1,10 @@
 """A worker process, from just after the fork to its exit code.
 
-It runs a fresh event loop (uvloop when installed), builds its own services, serves HTTP
-on the socket it inherited (or its own, with reuse_port), talks to the master over its
-pipe (heartbeats, ready, stats, retire; broker frames to the pipe adapter) and stops
-gracefully when told to, or quickly when the master dies.
+It tells the app's container what this process is (its ProcessInfo; its pipe to the master
+as BrokerAdapter), runs a fresh event loop (uvloop when installed), builds its own services,
+serves HTTP on the socket it inherited (or its own, with reuse_port), talks to the master
+over its pipe (heartbeats, ready, stats, retire; broker frames to the pipe adapter) and
+stops gracefully when told to, or quickly when the master dies.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any
 import psutil
 
 from framework import events
+from framework.broker import BrokerAdapter
 from framework.broker.pipe import PipeAdapter, attach_to_master
 from framework.channel import Channel
-from framework.process import process_info, set_worker_role
+from framework.process import ProcessInfo, become_worker, process_info
 from framework.server.binding import bind_socket
 from framework.server.control import BROKER, CONTROL, control, handle_control
 from framework.server.fork import die_with_parent, exit_child
@@ -47,7 +49,7 @@ def run_worker(app: Any, config: Any, sock: socket.socket | None, conn: Connecti
                worker_id: int, master_pid: int) -> int:
     """The worker process's whole life; returns its exit code."""
     try:
-        set_worker_role(worker_id)
+        app.override_in_process(ProcessInfo, become_worker(worker_id))
         title_worker(worker_id, app.name)
         worker = Worker(app, config, sock, conn, worker_id, master_pid)
         loop_factory = uvloop.new_event_loop if uvloop is not None else asyncio.new_event_loop
@@ -176,8 +178,12 @@ class Worker:
     # The master's pipe.
 
     def _attach_broker(self, channel: Channel) -> PipeAdapter | None:
-        """This process's broker facades talk to the master's engine, unless Redis is used."""
-        return None if self.config.broker_url else attach_to_master(channel, self.config)
+        """This worker's BrokerAdapter is its pipe to the master's engine, unless Redis is used."""
+        if self.config.broker_url:
+            return None
+        adapter = attach_to_master(channel, self.config)
+        self.app.override_in_process(BrokerAdapter, adapter)
+        return adapter
 
     async def read_master(self) -> None:
         assert self.channel is not None

@@ -1,8 +1,10 @@
 """The master's end of one worker's pipe: control frames, broker frames, stats requests.
 
-Control frames go to the arbiter (ready, heartbeat, retire, boot_failed) or answer a stats
-request; broker frames go to the master's broker host. Whatever a worker sends, the master
-keeps running: bad frames are logged with the worker's id and dropped.
+Control frames go to the arbiter (ready, heartbeat, retire, boot_failed), named by the
+worker's pid, or answer a stats request; broker frames go to the master's broker host.
+Whatever a worker sends, the master keeps running: bad frames are logged with the worker's
+name and dropped. The pipe knows its worker only by pid and name, so this module needs
+nothing of the arbiter's bookkeeping (slots.py), which holds each worker's pipe.
 """
 
 from __future__ import annotations
@@ -10,50 +12,49 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from framework.broker import BrokerHost
 from framework.channel import MAX_FRAME_SIZE, Channel
 from framework.server.control import BROKER, CONTROL, control, handle_control
 
-if TYPE_CHECKING:
-    from framework.server.slots import WorkerProcess
-
 logger = logging.getLogger("framework.server")
 
 
 class PipeListener(Protocol):
-    """What the arbiter hears from a worker."""
+    """What the arbiter hears from the worker with pid ``pid``."""
 
-    def worker_ready(self, worker: WorkerProcess) -> None: ...
-    def worker_retiring(self, worker: WorkerProcess, reason: str) -> None: ...
-    def worker_closed_pipe(self, worker: WorkerProcess) -> None: ...
+    def worker_ready(self, pid: int) -> None: ...
+    def worker_heard_from(self, pid: int) -> None: ...
+    def worker_retiring(self, pid: int, reason: str) -> None: ...
+    def worker_boot_failed(self, pid: int, error: str) -> None: ...
+    def worker_closed_pipe(self, pid: int) -> None: ...
 
 
 class WorkerPipe:
-    """Created before the fork, served once the pid is known.
+    """The master's end ``conn`` of the pipe to worker ``pid`` (``name`` in logs), once forked.
 
     ``fd`` is the master's end until the channel opens (a child forked meanwhile closes it).
     """
 
-    def __init__(self, conn: Connection, listener: PipeListener,
+    def __init__(self, conn: Connection, pid: int, name: str, listener: PipeListener,
                  broker_host: BrokerHost | None) -> None:
         self._conn: Connection | None = conn
         self.fd: int | None = conn.fileno()
+        self.pid = pid
+        self.name = name
         self._listener = listener
         self._broker_host = broker_host
         self._channel: Channel | None = None
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None   # a strong reference keeps it running
-        self.worker: WorkerProcess
 
-    def start(self, worker: WorkerProcess) -> None:
-        self.worker = worker
+    def start(self) -> None:
+        """Serve the pipe on the running loop until the worker closes its end."""
         self._task = asyncio.get_running_loop().create_task(
-            self._serve(), name=f"pipe to {worker}")
+            self._serve(), name=f"pipe to {self.name}")
 
     def send(self, message: dict[str, Any]) -> bool:
         """Queue ``message`` to the worker; False when the pipe is not open (yet or anymore)."""
@@ -76,7 +77,6 @@ class WorkerPipe:
             self._replies.pop(request_id, None)
 
     async def _serve(self) -> None:
-        peer = str(self.worker)
         conn, self._conn = self._conn, None
         assert conn is not None
         # Channel.open moves the pipe to a new descriptor and closes this one, whose number
@@ -87,31 +87,31 @@ class WorkerPipe:
         attached = False
         try:
             self._channel = await Channel.open(
-                conn, peer, MAX_FRAME_SIZE if host is None else host.frame_limit)
+                conn, self.name, MAX_FRAME_SIZE if host is None else host.frame_limit)
             if host is not None:
-                host.attach(self.worker.pid, self._channel)
+                host.attach(self.pid, self._channel)
                 attached = True
             while (message := await self._channel.receive()) is not None:
-                self._route(message, peer)
+                self._route(message)
         finally:
             # The worker closes its end only by exiting: its locks, queue messages in
             # flight and subscriptions go now, as it dies.
             if host is not None and attached:
-                host.detach(self.worker.pid)
+                host.detach(self.pid)
             await self._close_channel()
-            self._listener.worker_closed_pipe(self.worker)
+            self._listener.worker_closed_pipe(self.pid)
 
-    def _route(self, message: dict[str, Any], peer: str) -> None:
+    def _route(self, message: dict[str, Any]) -> None:
         kind = message.get("k")
         if kind == CONTROL:
-            handle_control(self, message, peer)
+            handle_control(self, message, self.name)
         elif kind == BROKER and self._broker_host is not None:
             try:
-                self._broker_host.handle(self.worker.pid, message)
+                self._broker_host.handle(self.pid, message)
             except Exception:  # noqa: BLE001 - a worker's bad request must not stop the master
-                logger.exception("dropped a broker message from %s", peer)
+                logger.exception("dropped a broker message from %s", self.name)
         else:
-            logger.warning("dropped a frame of unknown kind %r from %s", kind, peer)
+            logger.warning("dropped a frame of unknown kind %r from %s", kind, self.name)
 
     async def _close_channel(self) -> None:
         if self._channel is not None:
@@ -120,17 +120,16 @@ class WorkerPipe:
     # Control messages from the worker.
 
     def on_ready(self, message: dict[str, Any]) -> None:
-        self.worker.last_seen = time.monotonic()
-        self._listener.worker_ready(self.worker)
+        self._listener.worker_ready(self.pid)
 
     def on_heartbeat(self, message: dict[str, Any]) -> None:
-        self.worker.last_seen = time.monotonic()
+        self._listener.worker_heard_from(self.pid)
 
     def on_retire(self, message: dict[str, Any]) -> None:
-        self._listener.worker_retiring(self.worker, str(message["reason"]))
+        self._listener.worker_retiring(self.pid, str(message["reason"]))
 
     def on_boot_failed(self, message: dict[str, Any]) -> None:
-        self.worker.boot_error = str(message["error"])
+        self._listener.worker_boot_failed(self.pid, str(message["error"]))
 
     def on_stats(self, message: dict[str, Any]) -> None:
         reply = self._replies.get(message["id"])
