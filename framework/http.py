@@ -15,13 +15,12 @@ import traceback
 import typing
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import orjson
-from aiohttp import hdrs, web
-from aiohttp.web_response import MAX_SYNC_CHUNK_SIZE
-from multidict import CIMultiDict
+from aiohttp import web
 
+from framework import compat
 from framework.convert import (
     InvalidInput,
     from_json,
@@ -221,20 +220,16 @@ class BindingPlan:
 
 # -- handlers and responses ------------------------------------------------------------------
 
-_JSON_HEADERS = CIMultiDict({hdrs.CONTENT_TYPE: "application/json"})
-
-
 class JsonResponse(web.Response):
     """``web.Response(body=body, status=status, content_type="application/json")``, built
-    without parsing those arguments again: fw answers most requests with one.
+    without parsing those arguments again where this aiohttp allows: fw answers most
+    requests with one.
     """
 
-    def __init__(self, body: bytes, status: int = 200) -> None:
-        # what Response.__init__ sets for a bytes body, with the headers copied ready-made
-        web.StreamResponse.__init__(self, status=status, _real_headers=_JSON_HEADERS.copy())
-        self._body = body
-        self._zlib_executor_size = MAX_SYNC_CHUNK_SIZE
-        self._zlib_executor = None
+    if TYPE_CHECKING:
+        def __init__(self, body: bytes, status: int = 200) -> None: ...
+    else:
+        __init__ = compat.init_json_response
 
 
 def to_response(result: Any) -> web.StreamResponse:

@@ -10,7 +10,6 @@ testing app is made, so loading it costs a pytest run nothing.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -92,6 +91,7 @@ class TestingApp:
     async def __aenter__(self) -> TestingApp:
         from aiohttp.test_utils import TestClient
 
+        from framework.compat import running_test_server
         from framework.config import FrameworkConfig
         from framework.server.binding import bind_socket
         from framework.server.single import SingleProcessServer
@@ -104,7 +104,7 @@ class TestingApp:
             sock.close()
             raise
         self._server, self.url = server, server.url
-        self._client = TestClient(_serving_here_class()(server.url))
+        self._client = TestClient(running_test_server(server.url))
         await self._client.start_server()
         return self
 
@@ -119,29 +119,3 @@ class TestingApp:
         if self._server is not None:
             await self._server.stop(self._server.config.graceful_shutdown_timeout)
             self._server, self.url = None, ""
-
-
-@functools.cache
-def _serving_here_class() -> type:
-    """Defined on first use, so that loading the pytest plugin imports no aiohttp."""
-    from aiohttp.test_utils import BaseTestServer
-    from yarl import URL
-
-    class ServingHere(BaseTestServer):
-        """What aiohttp's TestClient needs of a server, for one already serving at ``url``."""
-
-        def __init__(self, url: str) -> None:
-            root = URL(url)
-            super().__init__(scheme=root.scheme, host=root.host, port=root.port)
-            self._url = root
-
-        async def start_server(self, loop: Any = None, **kwargs: Any) -> None:
-            self._root = self._url
-
-        async def _make_runner(self, **kwargs: Any) -> Any:
-            raise NotImplementedError("the testing app runs its own server")
-
-        async def close(self) -> None:
-            """The testing app stops its server itself."""
-
-    return ServingHere

@@ -15,6 +15,7 @@ from re import Pattern
 
 from aiohttp import hdrs, web
 
+from framework.compat import set_match_info
 from framework.errors import DeclarationError
 from framework.http import Handler
 
@@ -83,7 +84,7 @@ class Router:
         if routes is not None:
             found = routes.get(method) or routes.get(_ANY)
             if found is not None:
-                request._match_info = found[1]
+                set_match_info(request, found[1])
                 return found[0]
         for pattern, routes in self._dynamic:
             match = pattern.fullmatch(path)
@@ -91,9 +92,9 @@ class Router:
                 found = routes.get(method) or routes.get(_ANY)
                 if found is not None:
                     params = {name: _unquote(value) for name, value in match.groupdict().items()}
-                    request._match_info = self._match_info(params, found[1])
+                    set_match_info(request, self._match_info(params, found[1]))
                     return found[0]
-        request._match_info = self._no_route_info
+        set_match_info(request, self._no_route_info)
         return self._no_route
 
     def allowed_methods(self, path: str) -> set[str]:

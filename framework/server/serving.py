@@ -18,14 +18,14 @@ from typing import Any, cast
 
 from aiohttp import hdrs, web
 
-from framework import http
+from framework import compat, http
 from framework.ratelimit import RateLimitedLog
 from framework.rpc.dispatcher import RpcDispatcher
 from framework.rpc.endpoint import RpcEndpoint
 from framework.rpc.limits import RpcLimits
 from framework.server.accepting import Acceptor
 from framework.server.connections import ConnectionGuard
-from framework.server.protocol import Connection, name_server_software
+from framework.server.protocol import SERVER_NAME, Connection
 from framework.server.router import Router
 
 logger = logging.getLogger("framework.server")
@@ -124,11 +124,10 @@ class HttpServer:
         was told not to send; else the route's answer (100 Continue)."""
         length = request.content_length
         if length is not None and length > self.config.max_body_size:
-            request.protocol.close()    # bytes still coming are ignored, ...
-            request.content.feed_eof()  # ... not lingered over
             refusal = http.error_response(
                 413, f"request body is over the {self.config.max_body_size} byte limit")
             refusal.force_close()
+            await compat.refuse_body(request, refusal)
             return refusal
         response = await request.match_info.expect_handler(request)
         await request.writer.drain()
@@ -138,7 +137,6 @@ class HttpServer:
         """Serve on ``sock``, a bound and listening socket, with the connection limits:
         keepalive_timeout, header_read_timeout, room made when descriptors run out."""
         config = self.config
-        name_server_software()
         self._server = server = web.Server(self._serve, request_factory=self._request_factory())
         self._runner = web.ServerRunner(server, handle_signals=False,
                                         shutdown_timeout=config.graceful_shutdown_timeout)
@@ -156,17 +154,12 @@ class HttpServer:
         guard.start()
         self._acceptor.start()
 
-    def _request_factory(self) -> Callable[..., web.Request]:
-        """How aiohttp makes each request; with keepalive_timeout 0, one that asks for
-        ``Connection: close`` (keep-alive off)."""
-        make_request = partial(web.Request, loop=asyncio.get_running_loop(),
-                               client_max_size=self.config.max_body_size)
-        if self.config.keepalive_timeout > 0:
-            return make_request
-
-        def make_closing_request(message: Any, *args: Any) -> web.Request:
-            return make_request(message._replace(should_close=True), *args)
-        return make_closing_request
+    def _request_factory(self) -> compat.RequestFactory:
+        """How aiohttp makes each request: answered with ``Server: fw``; with
+        keepalive_timeout 0, with ``Connection: close`` (keep-alive off)."""
+        return compat.request_factory(
+            loop=asyncio.get_running_loop(), client_max_size=self.config.max_body_size,
+            keep_alive=self.config.keepalive_timeout > 0, server_name=SERVER_NAME)
 
     async def stop_accepting(self) -> None:
         """Close the listening socket in this process; connections already open stay."""
