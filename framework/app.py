@@ -20,9 +20,9 @@ import click
 
 from framework.config import ConfigError, ConfigValues, read_dotenv
 from framework.di.autowire import dependencies_of
-from framework.di.container import Container, Declaration
+from framework.di.container import Container
 from framework.di.errors import MissingDependency
-from framework.di.provider import ProviderSpec, token_name
+from framework.di.provider import Declaration, ProviderSpec, token_name
 from framework.di.scope import RequestScope
 from framework.events import ListenerError, ServerEvent, listened_tokens
 from framework.module import Module, ModuleTree

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from framework.app import App
-from framework.di.container import Declaration
-from framework.di.provider import token_name
+from framework.di.provider import Declaration, token_name
 from framework.http import routes_of
 from framework.module import ModuleTree
 from framework.rpc.actions import actions_of, controller_name
