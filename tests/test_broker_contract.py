@@ -15,8 +15,9 @@ import pytest
 
 from framework.broker import LockTimeout
 from framework.broker.engine import BrokerEngine
+from framework.broker.harness import Facades, run_children, run_in_process
 from framework.broker.memory import MemoryAdapter
-from tests.broker_support import Facades, eventually, run_children, run_in_process
+from tests.broker_support import eventually
 
 Run = Callable[[Callable], Any]
 

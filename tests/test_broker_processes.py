@@ -5,8 +5,9 @@ engine. The scenarios are in tests/broker_support.py."""
 from __future__ import annotations
 
 from framework.broker import BrokerHost
+from framework.broker.harness import Child, Facades, run_children
 from tests import broker_support as scenarios
-from tests.broker_support import Child, Facades, eventually, run_children
+from tests.broker_support import eventually
 
 PROCESSES = 4
 
