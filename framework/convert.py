@@ -101,7 +101,7 @@ def from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) ->
         value_type = typing.get_args(tp)[1] if typing.get_args(tp) else Any
         return {key: from_json(value_type, item, _join(field, key), errors)
                 for key, item in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _dataclass_from_json(tp, value, field, errors)
     return _scalar_from_json(tp, value, field, errors)
 
@@ -111,10 +111,9 @@ def _wrong(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> No
 
 
 def _union_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
-    options = typing.get_args(tp)
-    if value is None and _NONE in options:
+    if value is None and _NONE in typing.get_args(tp):
         return None
-    options = [option for option in options if option is not _NONE]
+    options = [option for option in typing.get_args(tp) if option is not _NONE]
     if len(options) == 1:
         return from_json(options[0], value, field, errors)
     for option in options:

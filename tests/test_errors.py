@@ -1,4 +1,4 @@
-"""FrameworkError: one root for every error fw raises; DeclarationError for whatever is declared twice."""
+"""FrameworkError, one root for every error fw raises; DeclarationError for all declared twice."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def dependencies_of(target: Any, skip: frozenset[str] = frozenset()) -> list[Dep
 
     Parameters named in ``skip`` are someone else's (a click command's own options).
     """
-    if isinstance(target, type) and target.__init__ is object.__init__:
+    if isinstance(target, type) and getattr(target, "__init__", None) is object.__init__:
         return []
     try:
         signature = inspect.signature(target, eval_str=True)

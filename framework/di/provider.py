@@ -89,5 +89,5 @@ def token_name(token: Any) -> str:
     """How messages name a token: a class or function by its name, anything else by its repr."""
     if isinstance(token, type) or callable(token) and hasattr(token, "__name__"):
         if not getattr(token, "__args__", None):
-            return token.__name__
+            return str(token.__name__)
     return repr(token)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, cast
 
 from framework.di.errors import ScopeError
 
@@ -62,7 +62,8 @@ def request_scoped(build: Callable[[], Any], name: str) -> Callable[[], Any]:
         instances = get_scope()
         instance = instances.get(provide_for_request, missing)
         if instance is missing:
-            instance = instances[provide_for_request] = build()
+            instance = build()
+            cast(dict[Any, Any], instances)[provide_for_request] = instance  # a scope is open
         return instance
 
     provide_for_request.__IS_PROVIDER__ = True  # type: ignore[attr-defined]
