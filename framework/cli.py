@@ -24,13 +24,13 @@ import click
 from framework.app import App
 from framework.config import ConfigError
 from framework.di.errors import DependencyError
-from framework.errors import FrameworkError
+from framework.errors import DeclarationError, FrameworkError
 from framework.events import AppEvent, ListenerError, on_app_execute, on_app_shutdown
 
 if TYPE_CHECKING:
     from framework.debug import Table
 
-_APP_ERRORS = (ConfigError, DependencyError, ListenerError)
+_APP_ERRORS = (ConfigError, DeclarationError, DependencyError, ListenerError)
 
 
 class CliError(FrameworkError, click.ClickException):

@@ -6,6 +6,8 @@ import importlib
 import inspect
 import pkgutil
 import re
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ import framework
 from framework import App, FrameworkError, FrameworkModule, Module, http, provide, rpc
 from framework.errors import DeclarationError
 from framework.testing import create_testing_app
+from tests.support import run_fw
 
 
 def error_classes() -> list[type[BaseException]]:
@@ -107,6 +110,20 @@ async def test_a_route_or_rpc_method_declared_twice_is_a_declaration_error(
             pass
     cause = error.value.__cause__
     assert isinstance(cause, DeclarationError) and re.match(message, str(cause))
+
+
+def test_fw_names_a_declaration_error_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(textwrap.dedent('''
+        from framework import App, provide
+
+        class Db:
+            pass
+
+        app = App(providers=[Db, provide(Db, use_value=Db())])
+    '''))
+    result = run_fw("debug:di", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == ["Error: DeclarationError: App declares Db twice"]
 
 
 def test_one_except_clause_catches_what_fw_raises() -> None:
