@@ -17,7 +17,7 @@ import selectors
 import signal
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framework import events
 from framework.broker import BrokerAdapter, BrokerHost
@@ -36,13 +36,17 @@ from framework.server.supervisor import Supervisor
 from framework.server.worker import WORKER_BOOT_ERROR, run_worker
 from framework.server.worker_pipe import WorkerPipe
 
+if TYPE_CHECKING:
+    from framework.app import App
+    from framework.config import FrameworkConfig
+
 logger = logging.getLogger("framework.server")
 
 WAKEUP = 0              # a queue entry that is not a signal: something changed, look again
 TICK = 1.0              # the longest the loop sleeps without looking at its workers
 KILL_GRACE = 0.5        # after graceful_shutdown_timeout, a stopping worker gets this long
 FORCED_EXIT = 1         # the exit status when a second SIGTERM/SIGINT cut the stop short
-SIGNAL_NAMES = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup",
+SIGNAL_NAMES: dict[int, str] = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup",
                 signal.SIGTTIN: "ttin", signal.SIGTTOU: "ttou", signal.SIGCHLD: "chld"}
 
 
@@ -56,7 +60,8 @@ class HaltServer(FrameworkError):
         self.graceful = graceful
 
 
-def run_master(app: Any, config: Any, sock: socket.socket, pid_file: str | None) -> int:
+def run_master(app: App, config: FrameworkConfig, sock: socket.socket,
+               pid_file: str | None) -> int:
     """Serve ``app`` from ``config.worker_count()`` workers on ``sock``; returns the exit code."""
     selector = selectors.DefaultSelector()
     arbiter = Arbiter(app, config, sock, pid_file, selector)
@@ -67,8 +72,8 @@ def run_master(app: Any, config: Any, sock: socket.socket, pid_file: str | None)
 class Arbiter:
     """Keeps ``num_workers`` workers serving; a worker's slot (its worker_id) outlives it."""
 
-    def __init__(self, app: Any, config: Any, sock: socket.socket, pid_file: str | None,
-                 selector: selectors.BaseSelector) -> None:
+    def __init__(self, app: App, config: FrameworkConfig, sock: socket.socket,
+                 pid_file: str | None, selector: selectors.DefaultSelector) -> None:
         self.app = app
         self.config = config
         self.sock: socket.socket | None = sock
@@ -117,12 +122,14 @@ class Arbiter:
             loop.add_signal_handler(signum, self.signal, signum)
         self.notices.start()
         self.app.override_in_process(Supervisor, Supervisor(self.workers))
-        address = socket_url(self.sock)
+        sock = self.sock
+        assert sock is not None  # until now, the one run_master was given
+        address = socket_url(sock)
         if self.config.reuse_port:
             # Each worker binds its own SO_REUSEPORT socket; the master's was bound without
             # listening, only to check the port (and choose it, for port 0).
-            self.config = dataclasses.replace(self.config, port=self.sock.getsockname()[1])
-            self.sock.close()
+            self.config = dataclasses.replace(self.config, port=sock.getsockname()[1])
+            sock.close()
             self.sock = None
         self.broker_host = self.serve_broker()
         logger.info("master %d: serving %s on %s with %d workers",
@@ -381,7 +388,7 @@ class Arbiter:
         will_restart = slot is not None and not self.stopping and not giving_up
         self.notices.notify(events.on_worker_exit, events.WorkerEvent(
             worker.worker_id, worker.pid, code, signum, will_restart))
-        if giving_up:
+        if giving_up and slot is not None:
             error = worker.boot_error or f"the worker {how}"
             raise HaltServer(f"worker {slot.worker_id} failed to boot {slot.boot_failures} "
                              f"times in a row: {error}", WORKER_BOOT_ERROR)

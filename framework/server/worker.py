@@ -16,8 +16,9 @@ import random
 import signal
 import socket
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -32,10 +33,15 @@ from framework.server.fork import die_with_parent, exit_child
 from framework.server.process_title import title_worker
 from framework.server.serving import HttpServer
 
+if TYPE_CHECKING:
+    from framework.app import App
+    from framework.config import FrameworkConfig
+
+new_event_loop: Callable[[], asyncio.AbstractEventLoop]
 try:
-    import uvloop
+    from uvloop import new_event_loop
 except ImportError:  # pragma: no cover - uvloop is optional
-    uvloop = None
+    new_event_loop = asyncio.new_event_loop
 
 logger = logging.getLogger("framework.server")
 
@@ -45,15 +51,14 @@ ORPHAN_DRAIN = 1.0       # when the master died: in-flight requests get this lon
 ORPHAN_EXIT_AFTER = 1.8  # ... and the process is gone this long after, blocked loop or not
 
 
-def run_worker(app: Any, config: Any, sock: socket.socket | None, conn: Connection,
+def run_worker(app: App, config: FrameworkConfig, sock: socket.socket | None, conn: Connection,
                worker_id: int, master_pid: int) -> int:
     """The worker process's whole life; returns its exit code."""
     try:
         app.override_in_process(ProcessInfo, become_worker(worker_id))
         title_worker(worker_id, app.name)
         worker = Worker(app, config, sock, conn, worker_id, master_pid)
-        loop_factory = uvloop.new_event_loop if uvloop is not None else asyncio.new_event_loop
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
             return runner.run(worker.run())
     except BaseException:  # noqa: BLE001 - whatever happens, the child leaves with a code
         logger.exception("worker %d crashed", worker_id)
@@ -63,8 +68,8 @@ def run_worker(app: Any, config: Any, sock: socket.socket | None, conn: Connecti
 class Worker:
     """Serves until told to stop; one reader loop for the master's pipe."""
 
-    def __init__(self, app: Any, config: Any, sock: socket.socket | None, conn: Connection,
-                 worker_id: int, master_pid: int) -> None:
+    def __init__(self, app: App, config: FrameworkConfig, sock: socket.socket | None,
+                 conn: Connection, worker_id: int, master_pid: int) -> None:
         self.app = app
         self.config = config
         self.sock = sock
@@ -74,7 +79,7 @@ class Worker:
         self.name = f"worker {worker_id} (pid {os.getpid()})"
         self.started = time.monotonic()
         self.process = psutil.Process()
-        self.server: Any = None
+        self.server: HttpServer | None = None
         self.channel: Channel | None = None
         self.broker: PipeAdapter | None = None
         self.retiring = False
@@ -224,7 +229,7 @@ class Worker:
         elif (self.config.max_memory_mb > 0
               and self.rss() > self.config.max_memory_mb * 1024 * 1024):
             reason = f"max_memory_mb ({self.rss() // (1024 * 1024)} MiB resident)"
-        if reason is not None:
+        if reason is not None and self.channel is not None:
             self.retiring = True
             self.channel.write(control("retire", reason=reason))
 
@@ -242,4 +247,4 @@ class Worker:
             uptime=time.monotonic() - self.started))
 
     def rss(self) -> int:
-        return self.process.memory_info().rss
+        return int(self.process.memory_info().rss)
