@@ -81,16 +81,18 @@ def _app_of(ctx: click.Context, spec: str | None = None) -> App:
     return app
 
 
-def execute(app: App, command: str, body: Callable[[], object]) -> int:
+def execute(app: App, command: str, body: Callable[[], object],
+            loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> int:
     """Run ``body`` between on_app_execute and on_app_shutdown; the exit code it returns.
 
-    All three share one event loop (a coroutine ``body`` returns is awaited on it), so what a
-    listener ties to its loop at on_app_execute still lives when the command runs.
+    All three share one event loop, from ``loop_factory`` (a coroutine ``body`` returns is
+    awaited on it), so what a listener ties to its loop at on_app_execute still lives when
+    the command runs.
     """
     pid = os.getpid()
     exit_code = 1
     try:
-        with asyncio.Runner() as runner:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
             try:
                 runner.run(app.dispatch(on_app_execute, AppEvent(command)))
                 result = body()
@@ -228,12 +230,10 @@ def server_start(ctx: click.Context, app_spec: str | None, host: str | None, por
     except ConfigError as error:
         raise CliError(str(error)) from None
 
-    def serve() -> int:
-        from framework.server import start_server
+    from framework.server import plan_server
 
-        return start_server(app, pid_file=pid_file)  # the flags are in the app's config now
-
-    ctx.exit(execute(app, "server:start", serve))
+    server = plan_server(app, pid_file=pid_file)  # the flags are in the app's config now
+    ctx.exit(execute(app, "server:start", server.serve, server.loop_factory))
 
 
 @cli.command("debug:config")

@@ -1,42 +1,62 @@
 """The server: one process (workers=0) or a master supervising N forked workers.
 
-``start_server`` serves from this process or binds the socket and hands it to the master;
-a port in use is one line and exit code 2.
+``plan_server`` says which event loop the server needs and gives the coroutine that serves
+on it, so the CLI runs on_app_execute, serving and on_app_shutdown on that one loop. A port
+in use is one line and exit code 2.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import selectors
 import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from framework.server.binding import BindError, bind_socket
 
-__all__ = ["start_server"]
+__all__ = ["ServerPlan", "plan_server"]
 
 
-def start_server(app: Any, *, pid_file: str | None = None) -> int:
-    """Serve ``app`` as its FrameworkConfig says (command-line flags included) until stopped;
-    returns the process exit code."""
+@dataclass(frozen=True)
+class ServerPlan:
+    """``serve()`` run on a loop from ``loop_factory`` (None: asyncio's default loop)."""
+
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
+    serve: Callable[[], Coroutine[Any, Any, int]]
+
+
+def plan_server(app: Any, *, pid_file: str | None = None) -> ServerPlan:
+    """How ``app`` serves as its FrameworkConfig says (command-line flags included), until
+    stopped; ``serve()`` returns the process exit code."""
     from framework.config import FrameworkConfig
 
     config = app.get(FrameworkConfig)
     _configure_logging()
     if config.worker_count() == 0:
-        from framework.server.single import run_single
+        from framework.server.single import loop_factory, serve_single
 
+        async def serve_one_process() -> int:
+            try:  # binds once its signal handlers are set
+                return await serve_single(app, config, pid_file)
+            except BindError as error:
+                return _cannot_listen(error)
+        return ServerPlan(loop_factory(), serve_one_process)
+
+    from framework.server.master import Arbiter, master_loop_factory
+
+    selector = selectors.DefaultSelector()
+
+    async def serve_with_workers() -> int:
         try:
-            return run_single(app, config, pid_file)  # binds once its signal handlers are set
+            sock = bind_socket(config.host, config.port, config.reuse_port,
+                               listen=not config.reuse_port)
         except BindError as error:
             return _cannot_listen(error)
-    try:
-        sock = bind_socket(config.host, config.port, config.reuse_port,
-                           listen=not config.reuse_port)
-    except BindError as error:
-        return _cannot_listen(error)
-    from framework.server.master import run_master
-
-    return run_master(app, config, sock, pid_file)
+        return await Arbiter(app, config, sock, pid_file, selector).run()
+    return ServerPlan(master_loop_factory(selector), serve_with_workers)
 
 
 def _cannot_listen(error: BindError) -> int:

@@ -17,6 +17,7 @@ import selectors
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from framework import events
@@ -60,13 +61,11 @@ class HaltServer(FrameworkError):
         self.graceful = graceful
 
 
-def run_master(app: App, config: FrameworkConfig, sock: socket.socket,
-               pid_file: str | None) -> int:
-    """Serve ``app`` from ``config.worker_count()`` workers on ``sock``; returns the exit code."""
-    selector = selectors.DefaultSelector()
-    arbiter = Arbiter(app, config, sock, pid_file, selector)
-    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
-        return runner.run(arbiter.run())
+def master_loop_factory(
+        selector: selectors.BaseSelector) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The master's loop: asyncio's selector loop on ``selector``, which survives a fork (the
+    Arbiter closes the child's copies of its descriptors)."""
+    return lambda: asyncio.SelectorEventLoop(selector)
 
 
 class Arbiter:

@@ -123,8 +123,11 @@ class SingleProcessServer:
         return 0 if stopping.result() else 1
 
 
-def run_single(app: Any, config: Any, pid_file: str | None = None) -> int:
-    """Serve ``app`` from this one process on config's host:port; returns the exit code."""
+async def serve_single(app: Any, config: Any, pid_file: str | None = None) -> int:
+    """Serve ``app`` from this one process on config's host:port; returns the exit code.
+
+    Runs on the caller's loop: ``loop_factory()`` says which loop that should be.
+    """
     from framework.server.pid_file import PidFile, PidFileError
 
     pid = PidFile(pid_file) if pid_file else None
@@ -135,8 +138,7 @@ def run_single(app: Any, config: Any, pid_file: str | None = None) -> int:
         print(f"fw: {error}", file=sys.stderr)
         return 2
     try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(SingleProcessServer(app, config).serve())
+        return await SingleProcessServer(app, config).serve()
     finally:
         if pid is not None:
             pid.remove()
