@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar, Token
-from typing import Any, cast
+from typing import Any
 
 from framework.di.errors import ScopeError
 
 _MISSING = object()
 
 
-class _NoScope:
+class _NoScope(dict[Any, Any]):
     """The scope cache outside any request scope: every lookup explains the mistake."""
 
     __slots__ = ()
@@ -28,8 +28,8 @@ class _NoScope:
                          "`with app.request_scope():` (or `async with`)")
 
 
-_current: ContextVar[dict[Any, Any] | _NoScope] = ContextVar("fw_request_scope",
-                                                             default=_NoScope())  # noqa: B039
+_current: ContextVar[dict[Any, Any]] = ContextVar("fw_request_scope",
+                                                  default=_NoScope())  # noqa: B039
 
 
 class RequestScope:
@@ -62,8 +62,7 @@ def request_scoped(build: Callable[[], Any], name: str) -> Callable[[], Any]:
         instances = get_scope()
         instance = instances.get(provide_for_request, missing)
         if instance is missing:
-            instance = build()
-            cast(dict[Any, Any], instances)[provide_for_request] = instance  # a scope is open
+            instance = instances[provide_for_request] = build()
         return instance
 
     provide_for_request.__IS_PROVIDER__ = True  # type: ignore[attr-defined]
