@@ -49,6 +49,13 @@ class FrameworkConfig:
     rpc_max_batch: int = 1000
     rpc_max_in_flight: int = 64
     broker_max_value_mb: float = 8.0
+    # Operating the running server (docs/operations.md)
+    control_socket: str = ""
+    health_path: str = "/healthz"
+    ready_path: str = "/readyz"
+    metrics_path: str = "/metrics"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
 
     def __post_init__(self) -> None:
         if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 0):

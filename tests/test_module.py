@@ -121,12 +121,9 @@ def test_module_options_set_config_fields() -> None:
 def test_an_unknown_option_names_the_valid_ones() -> None:
     with pytest.raises(ConfigError) as error:
         FrameworkModule(wrkers=4)
-    assert str(error.value) == (
-        "unknown option wrkers for FrameworkModule; valid options: host, port, workers, "
-        "graceful_shutdown_timeout, worker_timeout, max_requests, max_requests_jitter, "
-        "max_memory_mb, reuse_port, broker_url, max_body_size, access_log, debug, "
-        "keepalive_timeout, header_read_timeout, rpc_max_batch, rpc_max_in_flight, "
-        "broker_max_value_mb")
+    valid = ", ".join(field.name for field in dataclasses.fields(FrameworkConfig))
+    assert str(error.value) == f"unknown option wrkers for FrameworkModule; valid options: {valid}"
+    assert "workers, graceful_shutdown_timeout" in valid
 
 
 def test_a_module_without_config_takes_no_options() -> None:
