@@ -1,5 +1,6 @@
 """Modules: private providers, imports, exports, root overrides, options."""
 
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
