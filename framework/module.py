@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from framework.config import ConfigError, config_fields
-from framework.di.container import Declaration
-from framework.di.provider import ProviderSpec, as_spec, provide, token_name
+from framework.di.provider import Declaration, ProviderSpec, as_spec, provide, token_name
 from framework.errors import DeclarationError
 
 __all__ = ["Module", "ModuleTree", "provide"]
@@ -33,10 +32,10 @@ class Module:
 
     def __init__(self, **options: Any) -> None:
         label = type(self).__name__
-        if options and self.config is None:
-            raise ConfigError(f"{label} has no config class, so it takes no options; "
-                              f"got {', '.join(options)}")
         if options:
+            if self.config is None:
+                raise ConfigError(f"{label} has no config class, so it takes no options; "
+                                  f"got {', '.join(options)}")
             valid = config_fields(self.config)
             unknown = sorted(set(options) - set(valid))
             if unknown:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 logger = logging.getLogger("framework.broker")
 
@@ -141,17 +142,17 @@ class LocalChannels:
 
 def retry_delay(attempt: int) -> float:
     """Pause before a failed job goes back: 50 ms doubling to 5 s, so poison jobs don't spin."""
-    return min(0.05 * 2 ** (attempt - 1), 5.0)
+    return min(0.05 * 2.0 ** (attempt - 1), 5.0)
 
 
 class JobRunner:
     """Runs jobs the broker pushes to this process's consumers; reports ack or retry."""
 
-    def __init__(self, finish: Callable[[str, int, bool], Awaitable[None]]) -> None:
+    def __init__(self, finish: Callable[[str, int, bool], Coroutine[Any, Any, None]]) -> None:
         self._finish = finish
         self._handlers: dict[int, JobHandler] = {}
-        self._running: dict[int, set[asyncio.Task]] = {}
-        self._returning: set[asyncio.Task] = set()
+        self._running: dict[int, set[asyncio.Task[None]]] = {}
+        self._returning: set[asyncio.Task[None]] = set()
         self._next_id = 0
 
     def add(self, handler: JobHandler) -> int:

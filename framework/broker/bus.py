@@ -28,7 +28,7 @@ class Subscription:
         self._adapter = adapter
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._handlers: list[Callable[[Any], Any]] = []
-        self._pump: asyncio.Task | None = None
+        self._pump: asyncio.Task[None] | None = None
         self._active = True
 
     def deliver(self, payload: str) -> None:

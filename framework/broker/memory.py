@@ -107,7 +107,7 @@ class MemoryAdapter(BrokerAdapter):
         self.engine.detach(self.process)
 
 
-def _completion() -> tuple[asyncio.Future, Callable[[], None]]:
+def _completion() -> tuple[asyncio.Future[None], Callable[[], None]]:
     """A future and the callback that completes it (harmless once it was cancelled)."""
     future = asyncio.get_running_loop().create_future()
 

@@ -206,7 +206,8 @@ class PipeAdapter(BrokerAdapter):
     # key-values
 
     async def kv_get(self, key: str) -> str | None:
-        return await self._call("kget", key=key)
+        found: str | None = await self._call("kget", key=key)
+        return found
 
     async def kv_set(self, key: str, payload: str, ttl: float | None) -> None:
         await self._call("kset", key=key, v=payload, ttl=ttl)
@@ -215,18 +216,22 @@ class PipeAdapter(BrokerAdapter):
         await self._call("kdel", key=key)
 
     async def kv_increment(self, key: str, by: Number) -> Number:
-        return await self._call("kinc", key=key, by=by)
+        total: Number = await self._call("kinc", key=key, by=by)
+        return total
 
     # locks
 
     async def lock_acquire(self, name: str, ttl: float) -> str | None:
-        return await self._call("lacq", name=name, ttl=ttl)
+        token: str | None = await self._call("lacq", name=name, ttl=ttl)
+        return token
 
     async def lock_release(self, name: str, token: str) -> bool:
-        return await self._call("lrel", name=name, token=token)
+        released: bool = await self._call("lrel", name=name, token=token)
+        return released
 
     async def lock_is_held(self, name: str) -> bool:
-        return await self._call("lheld", name=name)
+        held: bool = await self._call("lheld", name=name)
+        return held
 
     # queues
 

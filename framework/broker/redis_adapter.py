@@ -17,7 +17,7 @@ import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -244,7 +244,8 @@ class RedisAdapter(BrokerAdapter):
 
     @_outage_is_unavailable
     async def kv_get(self, key: str) -> str | None:
-        found = await self.client.get(f"{self._ns}:kv:{key}")
+        # fw's pool answers bytes (redis-py's types also allow str, for decode_responses)
+        found = cast("bytes | None", await self.client.get(f"{self._ns}:kv:{key}"))
         return None if found is None else found.decode()
 
     @_outage_is_unavailable

@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -37,6 +37,10 @@ def read_block_ms(read_timeout: float | None) -> int:
     if read_timeout is None:
         return READ_BLOCK_MS
     return max(1, min(READ_BLOCK_MS, int(read_timeout * 500)))
+
+
+#: xreadgroup's answer over RESP2, fw's protocol: [stream, [(entry id, fields), ...]] per stream
+StreamsReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None
 
 
 async def ensure_group(client: aioredis.Redis, stream: str) -> None:
@@ -102,7 +106,7 @@ class StreamConsumer:
                         continue
                 reply = await self._client.xreadgroup(GROUP, self._name, {self._stream: ">"},
                                                       count=free, block=self._block_ms)
-                for _, entries in reply or ():
+                for _, entries in cast(StreamsReply, reply) or ():
                     self._start_jobs(entries)
             except Exception as error:
                 group_lost = self._report(error)

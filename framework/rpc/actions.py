@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from framework.convert import from_json, type_name
 from framework.errors import FrameworkError
 
 _NAME = "__fw_rpc_controller__"
 _ACTION = "__fw_rpc_action__"
+
+Action = TypeVar("Action", bound=Callable[..., Any])
 
 
 def controller(name: str) -> Callable[[type], type]:
@@ -24,7 +26,7 @@ def controller(name: str) -> Callable[[type], type]:
     return mark
 
 
-def action(func: Callable) -> Callable:
+def action(func: Action) -> Action:
     """Makes a method of an RPC controller callable; other methods stay private."""
     setattr(func, _ACTION, True)
     return func
@@ -34,9 +36,9 @@ def controller_name(cls: type) -> str | None:
     return vars(cls).get(_NAME)
 
 
-def actions_of(cls: type) -> dict[str, Callable]:
+def actions_of(cls: type) -> dict[str, Callable[..., Any]]:
     """The ``@rpc.action`` methods of ``cls`` by name, inherited ones included."""
-    found: dict[str, Callable] = {}
+    found: dict[str, Callable[..., Any]] = {}
     for klass in reversed(cls.__mro__):
         for name, member in vars(klass).items():
             if getattr(member, _ACTION, False):
@@ -55,7 +57,7 @@ class InvalidParams(FrameworkError):
 class ParamsPlan:
     """An action's parameters, read once: names, annotations, defaults, which are positional."""
 
-    def __init__(self, func: Callable) -> None:
+    def __init__(self, func: Callable[..., Any]) -> None:
         hints = inspect.get_annotations(func, eval_str=True)
         params = list(inspect.signature(func).parameters.values())[1:]
         for param in params:
@@ -66,7 +68,7 @@ class ParamsPlan:
         self.positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
         self.names = {p.name for p in params}
 
-    def bind(self, params: list | dict) -> dict[str, Any]:
+    def bind(self, params: list[Any] | dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments for the action from JSON-RPC ``params``; InvalidParams names faults."""
         errors: list[tuple[str, str]] = []
         if isinstance(params, list):

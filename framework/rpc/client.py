@@ -57,8 +57,8 @@ class RpcClient:
         self._session = session
         self._own_session = session is None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._reader: asyncio.Task | None = None
-        self._pending: dict[int, tuple[str, asyncio.Future]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
         self._ids = itertools.count(1)
         self._connecting: asyncio.Lock | None = None
 
@@ -99,7 +99,7 @@ class RpcClient:
         await self._send(self._request(method, args, kwargs))
 
     @staticmethod
-    def _request(method: str, args: tuple, kwargs: dict) -> dict[str, Any]:
+    def _request(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if args and kwargs:
             raise TypeError(f"{method}: pass params by position or by name, not both")
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}

@@ -13,7 +13,7 @@ from framework.errors import FrameworkError
 
 BACKLOG = 2048
 
-_REASONS = {
+_REASONS: dict[int | None, str] = {
     errno.EADDRINUSE: "address already in use (is another server running there?)",
     errno.EACCES: "permission denied (ports below 1024 need privileges)",
     errno.EADDRNOTAVAIL: "address not available on this machine",
