@@ -15,7 +15,7 @@ import traceback
 import typing
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import orjson
 from aiohttp import web
@@ -29,6 +29,7 @@ from framework.convert import (
     type_hints,
     type_name,
 )
+from framework.di.resolver import Resolver
 from framework.json_body import MAX_DEPTH, nested_too_deep, require_json_content_type
 from framework.unavailable import ServiceUnavailable
 
@@ -39,37 +40,39 @@ _ROUTES = "__fw_routes__"
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 _MISSING = inspect.Parameter.empty
 
+RouteFunction = TypeVar("RouteFunction", bound=Callable[..., Any])
+
 
 # -- declaring routes ------------------------------------------------------------------------
 
-def route(method: str, path: str) -> Callable[[Callable], Callable]:
+def route(method: str, path: str) -> Callable[[RouteFunction], RouteFunction]:
     """Serve the decorated controller method at ``method path`` (decorators stack)."""
     if not path.startswith("/"):
         raise ValueError(f"route path {path!r} must start with '/'")
 
-    def mark(func: Callable) -> Callable:
+    def mark(func: RouteFunction) -> RouteFunction:
         func.__dict__.setdefault(_ROUTES, []).append((method.upper(), path))
         return func
     return mark
 
 
-def get(path: str) -> Callable[[Callable], Callable]:
+def get(path: str) -> Callable[[RouteFunction], RouteFunction]:
     return route("GET", path)
 
 
-def post(path: str) -> Callable[[Callable], Callable]:
+def post(path: str) -> Callable[[RouteFunction], RouteFunction]:
     return route("POST", path)
 
 
-def put(path: str) -> Callable[[Callable], Callable]:
+def put(path: str) -> Callable[[RouteFunction], RouteFunction]:
     return route("PUT", path)
 
 
-def patch(path: str) -> Callable[[Callable], Callable]:
+def patch(path: str) -> Callable[[RouteFunction], RouteFunction]:
     return route("PATCH", path)
 
 
-def delete(path: str) -> Callable[[Callable], Callable]:
+def delete(path: str) -> Callable[[RouteFunction], RouteFunction]:
     return route("DELETE", path)
 
 
@@ -88,7 +91,7 @@ class Body:
         return Annotated[item, _BODY]
 
 
-def routes_of(controller: type) -> list[tuple[str, str, Callable]]:
+def routes_of(controller: type) -> list[tuple[str, str, Callable[..., Any]]]:
     """The (method, path, function) routes of a controller class, inherited ones included."""
     members: dict[str, Any] = {}
     for klass in reversed(controller.__mro__):
@@ -99,7 +102,9 @@ def routes_of(controller: type) -> list[tuple[str, str, Callable]]:
 
 # -- binding plans ---------------------------------------------------------------------------
 
-Binder = Callable[[web.Request, dict, list], None]
+#: (where, field, problem) of each input that does not fit: InvalidInput's errors
+BindErrors = list[tuple[str, str, str]]
+Binder = Callable[[web.Request, dict[str, Any], BindErrors], None]
 
 
 def _path_binder(name: str, tp: Any) -> Binder:
@@ -108,7 +113,7 @@ def _path_binder(name: str, tp: Any) -> Binder:
         raise TypeError(f"path parameter {name!r} is annotated {type_name(tp)}: "
                         "use str, int, float, bool or an Enum")
 
-    def bind(request: web.Request, kwargs: dict, errors: list) -> None:
+    def bind(request: web.Request, kwargs: dict[str, Any], errors: BindErrors) -> None:
         try:
             kwargs[name] = parse_string(parse, tp, request.match_info[name])
         except ValueError as error:
@@ -116,11 +121,14 @@ def _path_binder(name: str, tp: Any) -> Binder:
     return bind
 
 
-def _query_binder(name: str, tp: Any, default: Any) -> Binder:
+def _query_binder(name: str, tp: Any, default: Any) -> Binder | None:
+    """The binder of query parameter ``name``; None when ``tp`` is no value type (injected)."""
     item_type = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
     parse = string_parser(item_type if item_type is not None else tp)
+    if parse is None:
+        return None
 
-    def bind(request: web.Request, kwargs: dict, errors: list) -> None:
+    def bind(request: web.Request, kwargs: dict[str, Any], errors: BindErrors) -> None:
         query = request.query
         if name not in query:
             if default is _MISSING:
@@ -137,12 +145,6 @@ def _query_binder(name: str, tp: Any, default: Any) -> Binder:
     return bind
 
 
-def _is_query_type(tp: Any) -> bool:
-    if typing.get_origin(tp) is list:
-        return string_parser(typing.get_args(tp)[0]) is not None
-    return string_parser(tp) is not None
-
-
 @dataclasses.dataclass
 class BindingPlan:
     """How one controller method gets its arguments; built once per route."""
@@ -153,7 +155,7 @@ class BindingPlan:
     request_params: list[str]
 
     @classmethod
-    def for_route(cls, func: Callable, path: str) -> BindingPlan:
+    def for_route(cls, func: Callable[..., Any], path: str) -> BindingPlan:
         hints = type_hints(func)
         path_names = set(_PATH_PARAM.findall(path))
         plan = cls([], None, [], [])
@@ -174,8 +176,8 @@ class BindingPlan:
             self.body = (name, typing.get_args(tp)[0])
         elif isinstance(tp, type) and issubclass(tp, web.BaseRequest):
             self.request_params.append(name)
-        elif _is_query_type(tp):
-            self.binders.append(_query_binder(name, tp, param.default))
+        elif (query_binder := _query_binder(name, tp, param.default)) is not None:
+            self.binders.append(query_binder)
         else:
             self.injected.append((name, tp))
 
@@ -186,36 +188,39 @@ class BindingPlan:
     async def bind(self, request: web.Request) -> dict[str, Any]:
         """Arguments from the request (not the injected ones); InvalidInput names each fault."""
         kwargs: dict[str, Any] = {}
-        errors: list[tuple[str, str, str]] = []
+        errors: BindErrors = []
         for binder in self.binders:
             binder(request, kwargs, errors)
         for name in self.request_params:
             kwargs[name] = request
         if self.body is not None:
-            await self._bind_body(request, kwargs, errors)
+            await _bind_body(request, self.body, kwargs, errors)
         if errors:
             raise InvalidInput(errors)
         return kwargs
 
-    async def _bind_body(self, request: web.Request, kwargs: dict, errors: list) -> None:
-        name, tp = self.body
-        require_json_content_type(request)
-        raw = await request.read()
-        if not raw:
-            errors.append(("body", "", "missing: send a JSON body"))
-            return
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            errors.append(("body", "", f"malformed JSON: {error}"))
-            return
-        if nested_too_deep(raw, data):
-            errors.append(("body", "", f"nested deeper than {MAX_DEPTH} levels"))
-            return
-        found: list[tuple[str, str]] = []
-        value = from_json(tp, data, "", found)
-        errors.extend(("body", field, problem) for field, problem in found)
-        kwargs[name] = value
+
+async def _bind_body(request: web.Request, body: tuple[str, Any], kwargs: dict[str, Any],
+                     errors: BindErrors) -> None:
+    """The JSON body as the ``(name, type)`` parameter ``body``, or what is wrong with it."""
+    name, tp = body
+    require_json_content_type(request)
+    raw = await request.read()
+    if not raw:
+        errors.append(("body", "", "missing: send a JSON body"))
+        return
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        errors.append(("body", "", f"malformed JSON: {error}"))
+        return
+    if nested_too_deep(raw, data):
+        errors.append(("body", "", f"nested deeper than {MAX_DEPTH} levels"))
+        return
+    found: list[tuple[str, str]] = []
+    value = from_json(tp, data, "", found)
+    errors.extend(("body", field, problem) for field, problem in found)
+    kwargs[name] = value
 
 
 # -- handlers and responses ------------------------------------------------------------------
@@ -243,7 +248,8 @@ def to_response(result: Any) -> web.StreamResponse:
     return JsonResponse(orjson.dumps(result))
 
 
-def make_handler(app: Any, controller: type, func: Callable, path: str) -> Handler:
+def make_handler(app: Resolver, controller: type, func: Callable[..., Any],
+                 path: str) -> Handler:
     """The aiohttp handler of one route: bind, build the controller in a request scope, call."""
     plan = BindingPlan.for_route(func, path)
     request_scope, resolve = app.request_scope, app.get
@@ -274,7 +280,7 @@ class RouteTable(Protocol):
     def add_route(self, method: str, path: str, handler: Handler) -> None: ...
 
 
-def add_routes(router: RouteTable, app: Any, controllers: list[type]) -> None:
+def add_routes(router: RouteTable, app: Resolver, controllers: list[type]) -> None:
     """Register every route of ``controllers`` on ``router``."""
     for controller in controllers:
         for method, path, func in routes_of(controller):

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from framework.di.resolver import Resolver
 from framework.errors import DeclarationError
 from framework.json_body import MAX_DEPTH, nested_too_deep
 from framework.rpc.actions import InvalidParams, ParamsPlan, actions_of, controller_name
@@ -42,7 +43,7 @@ _NO_PARAMS: dict[str, Any] = {}
 class _Action:
     __slots__ = ("controller", "func", "plan", "is_async")
 
-    def __init__(self, controller: type, func: Callable) -> None:
+    def __init__(self, controller: type, func: Callable[..., Any]) -> None:
         self.controller = controller
         self.func = func
         self.plan = ParamsPlan(func)
@@ -52,7 +53,7 @@ class _Action:
 class RpcDispatcher:
     """Maps ``"<controller>.<action>"`` to ``@rpc.action`` methods and answers payloads."""
 
-    def __init__(self, app: Any, controllers: list[type], limits: RpcLimits) -> None:
+    def __init__(self, app: Resolver, controllers: list[type], limits: RpcLimits) -> None:
         self._app = app
         self.limits = limits
         self.actions: dict[str, _Action] = {}
@@ -130,7 +131,7 @@ class RpcDispatcher:
             logger.error("RPC %s returned a value JSON cannot hold: %s", call["method"], error)
             return _encode_error(call_id, RpcError.standard(INTERNAL_ERROR))
 
-    async def _call(self, method: str, params: list | dict) -> Any:
+    async def _call(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         action = self.actions.get(method)
         if action is None:
             raise RpcError.standard(METHOD_NOT_FOUND, {"method": method})

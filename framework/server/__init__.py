@@ -15,7 +15,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from framework.config import FrameworkConfig
 from framework.server.binding import BindError, bind_socket
+from framework.server.served_app import ServedApp
 
 __all__ = ["ServerPlan", "plan_server"]
 
@@ -28,12 +30,10 @@ class ServerPlan:
     serve: Callable[[], Coroutine[Any, Any, int]]
 
 
-def plan_server(app: Any, *, pid_file: str | None = None) -> ServerPlan:
+def plan_server(app: ServedApp, *, pid_file: str | None = None) -> ServerPlan:
     """How ``app`` serves as its FrameworkConfig says (command-line flags included), until
     stopped; ``serve()`` returns the process exit code."""
-    from framework.config import FrameworkConfig
-
-    config = app.get(FrameworkConfig)
+    config: FrameworkConfig = app.get(FrameworkConfig)
     _configure_logging()
     if config.worker_count() == 0:
         from framework.server.single import loop_factory, serve_single

@@ -18,33 +18,36 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import blinker
 
 from framework import events
 from framework.broker import BrokerAdapter, BrokerHost
 from framework.broker.engine import BrokerEngine
 from framework.broker.memory import MemoryAdapter
+from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
 from framework.process import process_info
 from framework.server.binding import socket_url
 from framework.server.control import control
+from framework.server.control_socket import ControlServer, ControlSocketError, control_socket_path
 from framework.server.fork import exit_child, fork_worker
 from framework.server.notices import WorkerNotices
 from framework.server.pid_file import PidFile, PidFileError
 from framework.server.process_title import title_master
+from framework.server.served_app import ServedApp
 from framework.server.slots import BOOTING, SERVING, STOPPING, Slot, WorkerProcess, worker_name
+from framework.server.status import server_status
 from framework.server.supervisor import Supervisor
 from framework.server.worker import WORKER_BOOT_ERROR, run_worker
 from framework.server.worker_pipe import WorkerPipe
-
-if TYPE_CHECKING:
-    from framework.app import App
-    from framework.config import FrameworkConfig
 
 logger = logging.getLogger("framework.server")
 
 WAKEUP = 0              # a queue entry that is not a signal: something changed, look again
 TICK = 1.0              # the longest the loop sleeps without looking at its workers
+STATS_TIMEOUT = 1.0     # how long a status waits for a worker's own figures
 KILL_GRACE = 0.5        # after graceful_shutdown_timeout, a stopping worker gets this long
 FORCED_EXIT = 1         # the exit status when a second SIGTERM/SIGINT cut the stop short
 SIGNAL_NAMES: dict[int, str] = {signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGHUP: "hup",
@@ -71,7 +74,7 @@ def master_loop_factory(
 class Arbiter:
     """Keeps ``num_workers`` workers serving; a worker's slot (its worker_id) outlives it."""
 
-    def __init__(self, app: App, config: FrameworkConfig, sock: socket.socket,
+    def __init__(self, app: ServedApp, config: FrameworkConfig, sock: socket.socket,
                  pid_file: str | None, selector: selectors.DefaultSelector) -> None:
         self.app = app
         self.config = config
@@ -89,6 +92,10 @@ class Arbiter:
         self.broker_host: BrokerHost | None = None
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self.notices = WorkerNotices(app)
+        self.started = time.monotonic()
+        self.address = ""
+        self.control: ControlServer | None = None
+        self.stop_requested: HaltServer | None = None  # by an operator (fw server:stop)
 
     async def run(self) -> int:
         try:
@@ -97,6 +104,8 @@ class Arbiter:
             while True:
                 for signum in await self.wait_for_signals(self.next_timeout()):
                     self.handle_signal(signum)
+                if self.stop_requested is not None:
+                    raise self.stop_requested
                 self.reap_workers()
                 self.murder_workers()
                 self.manage_workers()
@@ -123,7 +132,8 @@ class Arbiter:
         self.app.override_in_process(Supervisor, Supervisor(self.workers))
         sock = self.sock
         assert sock is not None  # until now, the one run_master was given
-        address = socket_url(sock)
+        self.address = address = socket_url(sock)
+        port = sock.getsockname()[1]
         if self.config.reuse_port:
             # Each worker binds its own SO_REUSEPORT socket; the master's was bound without
             # listening, only to check the port (and choose it, for port 0).
@@ -131,6 +141,7 @@ class Arbiter:
             sock.close()
             self.sock = None
         self.broker_host = self.serve_broker()
+        await self.open_control_socket(port)
         logger.info("master %d: serving %s on %s with %d workers",
                     self.pid, self.app.name, address, self.num_workers)
         await self._dispatch_bootstrap(events.on_server_bootstrap, events.on_server_main_bootstrap)
@@ -145,6 +156,15 @@ class Arbiter:
         engine = adapter.engine if isinstance(adapter, MemoryAdapter) else BrokerEngine()
         return BrokerHost(engine, self.config)
 
+    async def open_control_socket(self, port: int) -> None:
+        """Answer operators (fw server:status, reload, scale, stop) and CLI broker clients."""
+        control = ControlServer(self, control_socket_path(self.config, self.app.name, port))
+        try:
+            await control.open()
+        except ControlSocketError as error:
+            raise HaltServer(str(error), 2) from None
+        self.control = control
+
     async def announce_serving(self) -> None:
         """Once every first worker serves: the `_done` events of the master, once."""
         if self.announced or not self.slots or not all(
@@ -156,7 +176,7 @@ class Arbiter:
         await self._dispatch_bootstrap(events.on_server_bootstrap_done,
                                        events.on_server_main_bootstrap_done)
 
-    async def _dispatch_bootstrap(self, *tokens: Any) -> None:
+    async def _dispatch_bootstrap(self, *tokens: blinker.NamedSignal) -> None:
         for token in tokens:
             try:
                 await self.app.dispatch(token, events.ServerEvent(process_info()))
@@ -392,6 +412,28 @@ class Arbiter:
             raise HaltServer(f"worker {slot.worker_id} failed to boot {slot.boot_failures} "
                              f"times in a row: {error}", WORKER_BOOT_ERROR)
 
+    # Operators, over the control socket (see control_socket.py).
+
+    async def status(self) -> dict[str, Any]:
+        """The server and each live worker, with the figures each gives over its pipe."""
+        stats = await Supervisor(self.workers).stats(STATS_TIMEOUT)
+        return server_status(app=self.app.name, address=self.address,
+                             uptime=time.monotonic() - self.started, generation=self.generation,
+                             config=self.config, workers_wanted=self.num_workers,
+                             workers=self.workers.values(), stats={s.pid: s for s in stats})
+
+    def scale(self, workers: int) -> None:
+        """Keep ``workers`` workers serving from now on (fw server:scale)."""
+        self.num_workers = workers
+        logger.info("master %d: %d workers wanted (fw server:scale)", self.pid, workers)
+        self.wakeup()
+
+    def request_stop(self, graceful: bool = True) -> None:
+        """Stop as SIGTERM does (fw server:stop); not graceful: without draining."""
+        how = "gracefully" if graceful else "at once"
+        self.stop_requested = HaltServer(f"fw server:stop: stopping {how}", 0, graceful)
+        self.wakeup()
+
     # Stopping.
 
     async def halt(self, halt: HaltServer) -> int:
@@ -413,6 +455,8 @@ class Arbiter:
             logger.exception("tearing down the master's resources failed")
         if self.sock is not None:
             self.sock.close()
+        if self.control is not None:
+            await self.control.close()
         if self.pid_file is not None:
             self.pid_file.remove()
         logger.info("master %d: exit %d", self.pid, exit_status)

@@ -9,20 +9,24 @@ import asyncio
 import logging
 from typing import Any
 
+import blinker
+
+from framework.server.served_app import ServedApp
+
 logger = logging.getLogger("framework.server")
 
 
 class WorkerNotices:
     """A queue of (token, event) that ``app.dispatch`` works through, one at a time."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ServedApp) -> None:
         self.app = app
-        self._queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[blinker.NamedSignal, Any]] = asyncio.Queue()
 
     def start(self) -> None:
         asyncio.get_running_loop().create_task(self._fire(), name="worker events")
 
-    def notify(self, token: Any, event: Any) -> None:
+    def notify(self, token: blinker.NamedSignal, event: Any) -> None:
         self._queue.put_nowait((token, event))
 
     async def flush(self) -> None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial, update_wrapper
 from typing import Any, cast
 
 from aiohttp import hdrs, web
 
 from framework import compat, http
+from framework.config import FrameworkConfig
 from framework.ratelimit import RateLimitedLog
 from framework.rpc.dispatcher import RpcDispatcher
 from framework.rpc.endpoint import RpcEndpoint
@@ -27,6 +28,7 @@ from framework.server.accepting import Acceptor
 from framework.server.connections import ConnectionGuard
 from framework.server.protocol import SERVER_NAME, Connection
 from framework.server.router import Router
+from framework.server.served_app import ServedApp
 
 logger = logging.getLogger("framework.server")
 
@@ -44,7 +46,7 @@ class HttpServer:
     chain unless the app's modules declare middlewares.
     """
 
-    def __init__(self, app: Any, config: Any) -> None:
+    def __init__(self, app: ServedApp, config: FrameworkConfig) -> None:
         self.app = app
         self.config = config
         self.in_flight = 0
@@ -68,7 +70,7 @@ class HttpServer:
     def requests_served(self) -> int:
         return self._server.requests_count if self._server is not None else 0
 
-    def _with_middlewares(self, middlewares: list) -> Callable[[http.Handler], http.Handler]:
+    def _with_middlewares(self, middlewares: list[Any]) -> Callable[[http.Handler], http.Handler]:
         """How each route's handler is wrapped: the modules' middlewares, first outermost.
 
         Inside them, the handler's errors are already fw's JSON answer, so middlewares see
@@ -137,7 +139,9 @@ class HttpServer:
         """Serve on ``sock``, a bound and listening socket, with the connection limits:
         keepalive_timeout, header_read_timeout, room made when descriptors run out."""
         config = self.config
-        self._server = server = web.Server(self._serve, request_factory=self._request_factory())
+        # the request factory makes web.Request, the type fw's router and handlers take
+        serve = cast(Callable[[web.BaseRequest], Awaitable[web.StreamResponse]], self._serve)
+        self._server = server = web.Server(serve, request_factory=self._request_factory())
         self._runner = web.ServerRunner(server, handle_signals=False,
                                         shutdown_timeout=config.graceful_shutdown_timeout)
         await self._runner.setup()
@@ -174,8 +178,7 @@ class HttpServer:
         """How long a draining server answers on its open connections: keepalive_timeout (a
         connection idle that long is closed anyway), at least MIN_DRAIN_GRACE, at most half
         of ``timeout``, so that requests still running keep the other half."""
-        keepalive_timeout: float = self.config.keepalive_timeout
-        return min(max(keepalive_timeout, MIN_DRAIN_GRACE), timeout / 2)
+        return min(max(self.config.keepalive_timeout, MIN_DRAIN_GRACE), timeout / 2)
 
     async def drain(self, timeout: float) -> None:
         """Stop accepting; answer on open connections for a grace; cancel what outlives ``timeout``.

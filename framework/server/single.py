@@ -16,12 +16,16 @@ import os
 import signal
 import socket
 import sys
-from typing import Any
+from collections.abc import Callable
+
+import blinker
 
 from framework import events
+from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
 from framework.process import process_info
 from framework.server.binding import bind_socket, socket_url
+from framework.server.served_app import ServedApp
 from framework.server.serving import HttpServer
 
 logger = logging.getLogger("framework.server")
@@ -44,13 +48,13 @@ class StartupError(FrameworkError):
 class SingleProcessServer:
     """The whole app in this process: ``start(sock)`` / ``stop(timeout)``; ``serve`` does both."""
 
-    def __init__(self, app: Any, config: Any) -> None:
+    def __init__(self, app: ServedApp, config: FrameworkConfig) -> None:
         self.app = app
         self.config = config
         self.http: HttpServer | None = None
         self.url = ""
 
-    async def _fire(self, *tokens: Any) -> None:
+    async def _fire(self, *tokens: blinker.NamedSignal) -> None:
         for token in tokens:
             await self.app.dispatch(token, events.ServerEvent(process_info()))
 
@@ -96,8 +100,8 @@ class SingleProcessServer:
         """
         signals: asyncio.Queue[int] = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        for signum in STOP_SIGNALS:
-            loop.add_signal_handler(signum, signals.put_nowait, signum)
+        for stop_signal in STOP_SIGNALS:
+            loop.add_signal_handler(stop_signal, signals.put_nowait, stop_signal)
         config = self.config
         sock = bind_socket(config.host, config.port, config.reuse_port)
         try:
@@ -123,7 +127,8 @@ class SingleProcessServer:
         return 0 if stopping.result() else 1
 
 
-async def serve_single(app: Any, config: Any, pid_file: str | None = None) -> int:
+async def serve_single(app: ServedApp, config: FrameworkConfig,
+                       pid_file: str | None = None) -> int:
     """Serve ``app`` from this one process on config's host:port; returns the exit code.
 
     Runs on the caller's loop: ``loop_factory()`` says which loop that should be.
@@ -144,7 +149,7 @@ async def serve_single(app: Any, config: Any, pid_file: str | None = None) -> in
             pid.remove()
 
 
-def loop_factory() -> Any:
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when installed (nothing forks in this mode), else asyncio's default loop."""
     try:
         import uvloop

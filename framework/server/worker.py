@@ -18,24 +18,23 @@ import socket
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import blinker
 import psutil
 
 from framework import events
 from framework.broker import BrokerAdapter
 from framework.broker.pipe import PipeAdapter, attach_to_master
 from framework.channel import Channel
+from framework.config import FrameworkConfig
 from framework.process import ProcessInfo, become_worker, process_info
 from framework.server.binding import bind_socket
 from framework.server.control import BROKER, CONTROL, control, handle_control
 from framework.server.fork import die_with_parent, exit_child
 from framework.server.process_title import title_worker
+from framework.server.served_app import ServedApp
 from framework.server.serving import HttpServer
-
-if TYPE_CHECKING:
-    from framework.app import App
-    from framework.config import FrameworkConfig
 
 new_event_loop: Callable[[], asyncio.AbstractEventLoop]
 try:
@@ -51,8 +50,8 @@ ORPHAN_DRAIN = 1.0       # when the master died: in-flight requests get this lon
 ORPHAN_EXIT_AFTER = 1.8  # ... and the process is gone this long after, blocked loop or not
 
 
-def run_worker(app: App, config: FrameworkConfig, sock: socket.socket | None, conn: Connection,
-               worker_id: int, master_pid: int) -> int:
+def run_worker(app: ServedApp, config: FrameworkConfig, sock: socket.socket | None,
+               conn: Connection, worker_id: int, master_pid: int) -> int:
     """The worker process's whole life; returns its exit code."""
     try:
         app.override_in_process(ProcessInfo, become_worker(worker_id))
@@ -68,7 +67,7 @@ def run_worker(app: App, config: FrameworkConfig, sock: socket.socket | None, co
 class Worker:
     """Serves until told to stop; one reader loop for the master's pipe."""
 
-    def __init__(self, app: App, config: FrameworkConfig, sock: socket.socket | None,
+    def __init__(self, app: ServedApp, config: FrameworkConfig, sock: socket.socket | None,
                  conn: Connection, worker_id: int, master_pid: int) -> None:
         self.app = app
         self.config = config
@@ -144,7 +143,7 @@ class Worker:
         if not self._stop.done():
             self._stop.set_result(timeout)
 
-    async def _dispatch(self, *tokens: Any) -> None:
+    async def _dispatch(self, *tokens: blinker.NamedSignal) -> None:
         for token in tokens:
             await self.app.dispatch(token, events.ServerEvent(process_info()))
 
