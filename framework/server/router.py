@@ -10,7 +10,7 @@ route's is built once and shared.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from re import Pattern
 
 from aiohttp import hdrs, web
@@ -64,7 +64,7 @@ class Router:
         static[method] = (wrapped, self._match_info({}, web.ResourceRoute(method, wrapped, plain)))
 
     @staticmethod
-    def _check_new(routes: dict, method: str, path: str) -> None:
+    def _check_new(routes: Mapping[str, object], method: str, path: str) -> None:
         if method in routes:
             raise DeclarationError(f"two routes for {method} {path}: "
                                    "one handler per method and path")
@@ -80,12 +80,12 @@ class Router:
         """The handler for ``request``; sets its match_info (the no-route handler if none)."""
         path = request.rel_url.path_safe
         method = request.method
-        routes = self._static.get(path)
-        if routes is not None:
-            found = routes.get(method) or routes.get(_ANY)
-            if found is not None:
-                set_match_info(request, found[1])
-                return found[0]
+        static = self._static.get(path)
+        if static is not None:
+            served = static.get(method) or static.get(_ANY)
+            if served is not None:
+                set_match_info(request, served[1])
+                return served[0]
         for pattern, routes in self._dynamic:
             match = pattern.fullmatch(path)
             if match is not None:
