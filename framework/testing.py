@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aiohttp import web
     from aiohttp.test_utils import TestClient
 
     from framework.app import App
@@ -63,7 +64,7 @@ class TestingApp:
     def __init__(self, app: App) -> None:
         self.app = app
         self.url = ""
-        self._client: TestClient | None = None
+        self._client: TestClient[web.Request, None] | None = None
         self._server: SingleProcessServer | None = None
         self._rpc_clients: list[RpcClient] = []
 
@@ -72,7 +73,7 @@ class TestingApp:
         return self.app.get(token)
 
     @property
-    def client(self) -> TestClient:
+    def client(self) -> TestClient[web.Request, None]:
         """aiohttp's test client on the served app: ``await testing.client.get("/path")``."""
         if self._client is None:
             raise RuntimeError("the testing app is not serving: use `async with testing:`")
