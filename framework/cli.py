@@ -3,7 +3,11 @@
 ``fw`` finds the app from ``--app module:attr``, ``FW_APP`` or ``app.py`` in the working
 directory; ``python app.py <command>`` (``App.run``) uses that app directly. Every command
 run on an app fires on_app_execute before and on_app_shutdown after (even after an error),
-all on one event loop. Errors are one line on stderr with exit code 2.
+all on one event loop; an async module command run while the app's server runs here uses
+that server's broker (over its control socket). server:status, server:reload, server:scale
+and server:stop operate a running server over its control socket: they read the app's
+config only to find it (they fire no app events). Errors are one line on stderr with exit
+code 2 (1 when the server could not carry out an operation).
 """
 
 from __future__ import annotations
@@ -13,22 +17,25 @@ import copy
 import functools
 import importlib
 import inspect
+import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from framework.app import App
-from framework.config import ConfigError
+from framework.config import ConfigError, FrameworkConfig
 from framework.di.errors import DependencyError
 from framework.errors import DeclarationError, FrameworkError
 from framework.events import AppEvent, ListenerError, on_app_execute, on_app_shutdown
+from framework.process import process_info
 
 if TYPE_CHECKING:
     from framework.debug import Table
+    from framework.server.control_client import ServerBroker
 
 _APP_ERRORS = (ConfigError, DeclarationError, DependencyError, ListenerError)
 
@@ -39,17 +46,28 @@ class CliError(FrameworkError, click.ClickException):
     exit_code = 2
 
 
-def discover_app(spec: str | None) -> App:
-    """The App named by ``spec`` (``module:attr``), ``FW_APP``, or ``app.py`` in the cwd."""
+class OperationFailed(CliError):
+    """The running server could not carry out an operation (a reload that failed); exit 1."""
+
+    exit_code = 1
+
+
+def app_location(spec: str | None) -> tuple[str, str]:
+    """The module and attribute of the app named by ``spec`` (``module:attr``), ``FW_APP``,
+    or ``app.py`` in the cwd."""
     spec = spec or os.environ.get("FW_APP")
     if spec:
         module_name, _, attribute = spec.partition(":")
-        attribute = attribute or "app"
-    elif Path("app.py").is_file():
-        module_name, attribute = "app", "app"
-    else:
-        raise CliError("no app found: pass --app module:attr, set FW_APP, "
-                       "or run fw in the directory of your app.py")
+        return module_name, attribute or "app"
+    if Path("app.py").is_file():
+        return "app", "app"
+    raise CliError("no app found: pass --app module:attr, set FW_APP, "
+                   "or run fw in the directory of your app.py")
+
+
+def discover_app(spec: str | None) -> App:
+    """The App named by ``spec`` (``module:attr``), ``FW_APP``, or ``app.py`` in the cwd."""
+    module_name, attribute = app_location(spec)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -71,7 +89,9 @@ def _app_of(ctx: click.Context, spec: str | None = None) -> App:
     root = ctx.find_root()
     state = root.ensure_object(dict)
     if "app" not in state or spec:
-        state["app"] = discover_app(spec or root.params.get("app_spec"))
+        spec = spec or root.params.get("app_spec")
+        state["app"] = discover_app(spec)
+        state["found_at"] = app_location(spec)  # where a reload imports it again
     app: App = state["app"]
     if not app.env_loaded:
         try:
@@ -82,17 +102,20 @@ def _app_of(ctx: click.Context, spec: str | None = None) -> App:
 
 
 def execute(app: App, command: str, body: Callable[[], object],
-            loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> int:
+            loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+            server_broker: bool = False) -> int:
     """Run ``body`` between on_app_execute and on_app_shutdown; the exit code it returns.
 
     All three share one event loop, from ``loop_factory`` (a coroutine ``body`` returns is
     awaited on it), so what a listener ties to its loop at on_app_execute still lives when
-    the command runs.
+    the command runs. With ``server_broker``, the process's broker is the running server's
+    when there is one (before anything resolves it).
     """
     pid = os.getpid()
     exit_code = 1
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
+            attached = runner.run(_attach_server_broker(app)) if server_broker else None
             try:
                 runner.run(app.dispatch(on_app_execute, AppEvent(command)))
                 result = body()
@@ -111,17 +134,28 @@ def execute(app: App, command: str, body: Callable[[], object],
                 raise
             finally:
                 if os.getpid() == pid:  # not in a forked worker that returned here
-                    runner.run(_finish(app, command, exit_code))
+                    runner.run(_finish(app, command, exit_code, attached))
     except _APP_ERRORS as error:
         raise CliError(f"{type(error).__name__}: {error}") from None
     return exit_code
 
 
-async def _finish(app: App, command: str, exit_code: int) -> None:
+async def _finish(app: App, command: str, exit_code: int,
+                  attached: ServerBroker | None = None) -> None:
     try:
         await app.dispatch(on_app_shutdown, AppEvent(command, exit_code))
     finally:
-        await app.shutdown()
+        try:
+            await app.shutdown()
+        finally:
+            if attached is not None:
+                await attached.close()
+
+
+async def _attach_server_broker(app: App) -> ServerBroker | None:
+    from framework.server.control_client import attach_server_broker
+
+    return await attach_server_broker(app, app.name, app.get(FrameworkConfig))
 
 
 class FwGroup(click.Group):
@@ -151,7 +185,8 @@ def module_command(app: App, command: click.Command) -> click.Command:
     """A copy of a module's command that injects its provider-typed parameters.
 
     An async command runs on the command's one event loop, after the app's async resources
-    start; execute shuts them down after on_app_shutdown.
+    start; execute shuts them down after on_app_shutdown. Its broker is the running server's
+    when the app's server runs on this machine (a sync command has no loop to talk to it on).
     """
     injections = app.injections(command)
     callback = command.callback
@@ -173,7 +208,7 @@ def module_command(app: App, command: click.Command) -> click.Command:
     @functools.wraps(callback)
     def invoke(**params: Any) -> int:
         if inspect.iscoroutinefunction(callback):
-            return execute(app, command_name, lambda: run_async(**params))
+            return execute(app, command_name, lambda: run_async(**params), server_broker=True)
         return execute(app, command_name, lambda: run_sync(**params))
 
     wrapped = copy.copy(command)
@@ -231,9 +266,143 @@ def server_start(ctx: click.Context, app_spec: str | None, host: str | None, por
         raise CliError(str(error)) from None
 
     from framework.server import plan_server
+    from framework.server.reloader import AppSource
 
-    server = plan_server(app, pid_file=pid_file)  # the flags are in the app's config now
+    found_at = ctx.find_root().ensure_object(dict).get("found_at")
+    source = AppSource.found_at(*found_at) if found_at else AppSource.of_main(app)
+    # the flags are in the app's config now
+    server = plan_server(app, pid_file=pid_file, source=source)
     ctx.exit(execute(app, "server:start", server.serve, server.loop_factory))
+
+
+# Operating the running server, over its control socket.
+
+def control_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """How a control command finds the server: the app's config (as server:start reads it,
+    with --port), or --socket."""
+    for option in reversed([
+            APP_OPTION,
+            click.option("--port", type=int, help="The port the server listens on, when not "
+                         "the configured one (FrameworkConfig.port)."),
+            click.option("--socket", "socket_path", type=click.Path(dir_okay=False),
+                         help="The server's control socket (default: from the app's config)."),
+            click.pass_context]):
+        command = option(command)
+    return command
+
+
+def _control_socket(ctx: click.Context, app_spec: str | None, port: int | None,
+                    socket_path: str | None) -> tuple[Path, str]:
+    """The control socket to talk to, and the name of the app it serves."""
+    from framework.server.control_socket import find_control_socket
+
+    if socket_path:
+        return Path(socket_path), "the app"
+    app = _app_of(ctx, app_spec)
+    config: FrameworkConfig = app.get(FrameworkConfig)
+    return find_control_socket(config, app.name, port), app.name
+
+
+def _operate(operation: Coroutine[Any, Any, Any]) -> Any:
+    """The result of ``operation`` on the server; no server: exit 2; a failure: exit 1."""
+    from framework.server.control_client import ControlError, NoServer
+
+    try:
+        return asyncio.run(operation)
+    except NoServer as error:
+        raise CliError(str(error)) from None
+    except (ControlError, ConnectionError) as error:
+        raise OperationFailed(str(error) or type(error).__name__) from None
+
+
+@cli.command("server:status")
+@control_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def server_status(ctx: click.Context, app_spec: str | None, port: int | None,
+                  socket_path: str | None, as_json: bool) -> None:
+    """The running server: its master, and each worker's state and figures."""
+    from framework.server import control_client
+
+    status = _operate(control_client.server_status(
+        *_control_socket(ctx, app_spec, port, socket_path)))
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+    else:
+        for line in status_lines(status):
+            click.echo(line)
+
+
+@cli.command("server:reload")
+@control_options
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, help="Seconds each new worker gets to serve.")
+def server_reload(ctx: click.Context, app_spec: str | None, port: int | None,
+                  socket_path: str | None, timeout: float) -> None:
+    """Replace every worker, one by one, with one running the app's code as it is on disk."""
+    from framework.server.control_client import reload_server
+
+    generation = _operate(reload_server(*_control_socket(ctx, app_spec, port, socket_path),
+                                        timeout))
+    click.echo(f"reloaded: every worker of generation {generation} serves")
+
+
+@cli.command("server:scale")
+@control_options
+@click.argument("workers", type=click.IntRange(min=1))
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, help="Seconds to wait for WORKERS workers to serve.")
+def server_scale(ctx: click.Context, app_spec: str | None, port: int | None,
+                 socket_path: str | None, workers: int, timeout: float) -> None:
+    """Keep WORKERS workers serving; returns once they do."""
+    from framework.server.control_client import scale_server
+
+    _operate(scale_server(*_control_socket(ctx, app_spec, port, socket_path), workers, timeout))
+    click.echo(f"{workers} workers serving")
+
+
+@cli.command("server:stop")
+@control_options
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds to wait for the master to exit [default: the server's "
+                   "graceful_shutdown_timeout + 10].")
+def server_stop(ctx: click.Context, app_spec: str | None, port: int | None,
+                socket_path: str | None, timeout: float | None) -> None:
+    """Stop the server gracefully, as SIGTERM does; returns once its master has exited."""
+    from framework.server.control_client import stop_server
+
+    pid = _operate(stop_server(*_control_socket(ctx, app_spec, port, socket_path), timeout))
+    click.echo(f"stopped (master pid {pid})")
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """``fw server:status`` for people: a line about the master, a row per worker."""
+    from framework.debug import format_table
+
+    header = (f"master {status['pid']}  app {status['app']}  {status['address']}  "
+              f"up {_duration(status['uptime'])}  generation {status['generation']}  "
+              f"broker {status['broker']}  workers {len(status['workers'])}/"
+              f"{status['workers_wanted']}")
+    rows = [tuple(_cell(worker[key]) for key in ("id", "pid", "state", "generation"))
+            + (_duration(worker["uptime"]),)
+            + tuple(_cell(worker[key]) for key in ("requests", "in_flight", "rss_mb", "restarts"))
+            for worker in status["workers"]]
+    columns = ("id", "pid", "state", "generation", "uptime", "requests", "in flight",
+               "RSS MiB", "restarts")
+    return [header, *(format_table(columns, rows) if rows else [])]
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``5m03s``, ``2h05m``, ``3d04h``."""
+    whole = int(seconds)
+    for unit, size, smaller, smaller_size in (("d", 86400, "h", 3600), ("h", 3600, "m", 60),
+                                              ("m", 60, "s", 1)):
+        if whole >= size:
+            return f"{whole // size}{unit}{whole % size // smaller_size:02d}{smaller}"
+    return f"{seconds:.0f}s"
 
 
 @cli.command("debug:config")
@@ -286,6 +455,9 @@ def _show_table(ctx: click.Context, app_spec: str | None, command: str,
 
 def run_app(app: App | None, argv: list[str] | None = None, prog_name: str | None = None) -> None:
     """Run the command line (for ``app`` when given, else discovering it) and exit."""
+    if process_info().is_worker:  # a script imported again by a reload calls App.run
+        raise CliError("a worker ran fw's command line: the app's script calls app.run() "
+                       "when imported; call it under if __name__ == \"__main__\":")
     obj = {"app": app} if app is not None else None
     try:
         result = cli.main(args=argv, prog_name=prog_name, obj=obj, standalone_mode=False)

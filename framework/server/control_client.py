@@ -22,13 +22,14 @@ from framework.broker.protocol import KIND
 from framework.channel import Channel
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
-from framework.server.control_socket import REQUEST_FRAME_LIMIT, control_socket_path
+from framework.server.control_socket import REQUEST_FRAME_LIMIT, find_control_socket
 
 logger = logging.getLogger("framework.server")
 
 CONNECT_TIMEOUT = 5.0
 ANSWER_TIMEOUT = 10.0   # for requests answered at once (status, scale, stop, broker)
 POLL_INTERVAL = 0.05    # how often a command waiting for the server looks again
+STOP_MARGIN = 10.0      # what a stop may take beyond the workers' drain (listeners, teardown)
 
 
 class NoServer(FrameworkError):
@@ -66,14 +67,15 @@ class ControlClient:
                            f"{error}") from None
         return cls(Channel(reader, writer, "the server", REQUEST_FRAME_LIMIT), path)
 
-    async def request(self, op: str, timeout: float = ANSWER_TIMEOUT,
+    async def request(self, op: str, wait: float = ANSWER_TIMEOUT,
                       **fields: Any) -> dict[str, Any]:
-        """The server's answer to ``op``; ControlError when it refuses or stays silent."""
+        """The server's answer to ``op`` within ``wait`` seconds; ControlError when it refuses
+        or stays silent."""
         await self.channel.send({"op": op, **fields})
         try:
-            answer = await asyncio.wait_for(self.channel.receive(), timeout)
+            answer = await asyncio.wait_for(self.channel.receive(), wait)
         except TimeoutError:
-            raise ControlError(f"the server did not answer {op} within {timeout:g}s") from None
+            raise ControlError(f"the server did not answer {op} within {wait:g}s") from None
         if answer is None:
             raise ControlError(f"the server closed the control connection during {op}")
         if answer.get("ok") is not True:
@@ -84,12 +86,12 @@ class ControlClient:
         await self.channel.close()
 
 
-async def request_once(path: Path, app_name: str, op: str, timeout: float = ANSWER_TIMEOUT,
+async def request_once(path: Path, app_name: str, op: str, wait: float = ANSWER_TIMEOUT,
                        **fields: Any) -> dict[str, Any]:
     """Connect, ask ``op``, close: the answer."""
     client = await ControlClient.connect(path, app_name)
     try:
-        return await client.request(op, timeout, **fields)
+        return await client.request(op, wait, **fields)
     finally:
         await client.close()
 
@@ -133,9 +135,15 @@ async def scale_server(path: Path, app_name: str, workers: int,
         await client.close()
 
 
-async def stop_server(path: Path, app_name: str, timeout: float) -> int:
-    """Stop the server gracefully; its master's pid once that process has exited."""
-    pid = int((await request_once(path, app_name, "stop"))["pid"])
+async def stop_server(path: Path, app_name: str, timeout: float | None) -> int:
+    """Stop the server gracefully; its master's pid once that process has exited.
+
+    Waits ``timeout`` seconds, by default what its workers may take to drain, plus 10.
+    """
+    answer = await request_once(path, app_name, "stop")
+    pid = int(answer["pid"])
+    if timeout is None:
+        timeout = float(answer["drain_timeout"]) + STOP_MARGIN
     if not await wait_until_gone(pid, timeout):
         raise ControlError(f"the master (pid {pid}) is still stopping after {timeout:g}s")
     return pid
@@ -206,7 +214,7 @@ async def attach_server_broker(app: ProcessContainer, app_name: str,
     pipe to it; None (the configured broker stays) with Redis or with no server running."""
     if config.broker_url:
         return None
-    path = control_socket_path(config, app_name)
+    path = find_control_socket(config, app_name)
     try:
         client = await ControlClient.connect(path, app_name)
     except NoServer:

@@ -59,15 +59,34 @@ class Operated(Protocol):
     async def status(self) -> dict[str, Any]: ...
     async def reload(self, timeout: float) -> ReloadOutcome: ...
     def scale(self, workers: int) -> None: ...
-    def request_stop(self, graceful: bool = True) -> None: ...
+    def request_stop(self, graceful: bool = True) -> float:
+        """Stop as SIGTERM does; how long the workers may take to drain."""
+        ...
 
 
 def control_socket_path(config: FrameworkConfig, app_name: str, port: int | None = None) -> Path:
     """Where the server of ``app_name`` on ``port`` (default: config.port) answers operators."""
     if config.control_socket:
         return Path(config.control_socket)
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", app_name) or "app"
-    return default_directory() / f"{name}-{config.port if port is None else port}.sock"
+    port = config.port if port is None else port
+    return default_directory() / f"{_file_name(app_name)}-{port}.sock"
+
+
+def find_control_socket(config: FrameworkConfig, app_name: str, port: int | None = None) -> Path:
+    """The control socket of the app's server on this machine: ``control_socket_path``, or,
+    when nothing is there and neither a port nor control_socket was given, the only socket
+    of a server of ``app_name`` that answers (one started with ``--port``)."""
+    path = control_socket_path(config, app_name, port)
+    if path.exists() or port is not None or config.control_socket:
+        return path
+    prefix = f"{_file_name(app_name)}-"
+    answering = [found for found in default_directory().glob(f"{prefix}*.sock")
+                 if found.name[len(prefix):-len(".sock")].isdigit() and _answers(found)]
+    return answering[0] if len(answering) == 1 else path
+
+
+def _file_name(app_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", app_name) or "app"
 
 
 def default_directory() -> Path:
@@ -162,8 +181,8 @@ class ControlServer:
         return {"workers": workers}
 
     async def _stop(self, request: dict[str, Any]) -> dict[str, Any]:
-        self.operated.request_stop(graceful=request.get("graceful", True) is not False)
-        return {"pid": os.getpid()}
+        drain = self.operated.request_stop(graceful=request.get("graceful", True) is not False)
+        return {"pid": os.getpid(), "drain_timeout": drain}
 
     async def _serve_broker(self, channel: Channel) -> None:
         """The rest of the connection is a broker pipe, like a worker's."""
@@ -189,6 +208,22 @@ class ControlServer:
             host.detach(channel.peer)
 
 
+def _answers(path: Path, busy_answers: bool = False) -> bool:
+    """Whether a server accepts connections on ``path`` (one too busy to accept in time:
+    ``busy_answers``)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(PROBE_TIMEOUT)
+    try:
+        probe.connect(str(path))
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError:
+        return busy_answers
+    finally:
+        probe.close()
+    return True
+
+
 def refusal(error: str) -> dict[str, Any]:
     """The answer to a request the server cannot carry out."""
     return {"ok": False, "error": error}
@@ -199,7 +234,7 @@ async def _next_request(channel: Channel) -> dict[str, Any] | None:
     try:
         return await asyncio.wait_for(channel.receive(), IDLE_TIMEOUT)
     except TimeoutError:
-        logger.info("control socket: closed %s, silent for %gs", channel.peer, IDLE_TIMEOUT)
+        logger.debug("control socket: closed %s, silent for %gs", channel.peer, IDLE_TIMEOUT)
         return None
 
 
@@ -247,16 +282,8 @@ def _replace_stale(path: Path) -> None:
     if not stat.S_ISSOCK(mode):
         raise ControlSocketError(f"{path} exists and is not a socket: remove it, or set "
                                  "control_socket to another path")
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(PROBE_TIMEOUT)
-    try:
-        probe.connect(str(path))
-    except (ConnectionRefusedError, FileNotFoundError):
+    if not _answers(path, busy_answers=True):
         path.unlink(missing_ok=True)  # a server that exited without removing it
         return
-    except OSError:
-        pass  # it exists but does not accept in time: someone holds it
-    finally:
-        probe.close()
     raise ControlSocketError(f"another fw server answers on the control socket {path}: stop it "
                              "(fw server:stop), or give this one another port or control_socket")

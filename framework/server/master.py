@@ -428,11 +428,13 @@ class Arbiter:
         logger.info("master %d: %d workers wanted (fw server:scale)", self.pid, workers)
         self.wakeup()
 
-    def request_stop(self, graceful: bool = True) -> None:
-        """Stop as SIGTERM does (fw server:stop); not graceful: without draining."""
+    def request_stop(self, graceful: bool = True) -> float:
+        """Stop as SIGTERM does (fw server:stop); not graceful: without draining. Returns
+        how long the workers may take to drain."""
         how = "gracefully" if graceful else "at once"
         self.stop_requested = HaltServer(f"fw server:stop: stopping {how}", 0, graceful)
         self.wakeup()
+        return self.config.graceful_shutdown_timeout if graceful else 0.0
 
     # Stopping.
 
