@@ -31,7 +31,7 @@ from framework.errors import FrameworkError
 
 logger = logging.getLogger("framework.server")
 
-IDLE_TIMEOUT = 10.0             # a client must send its next request within this
+IDLE_TIMEOUT = 5.0              # a client must send its next request within this
 REQUEST_FRAME_LIMIT = 64 * 1024  # requests are small; a broker connection gets the host's limit
 PROBE_TIMEOUT = 1.0              # how long a start-up waits to see if another server answers
 
