@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one command that tests fw on any machine, fresh or not: installs fw with its test
-# extra, makes a real redis-server available (Debian's package when it is missing), then
-# runs pytest. The tests start their own redis-server on a free port and stop it after.
+# extra, makes a real redis-server available (Debian's package when it is missing), type-checks
+# fw (mypy --strict), then runs pytest. The tests start their own redis-server on a free port
+# and stop it after. Both always run; the exit code is non-zero if either failed. mypy runs
+# first so that pytest's summary stays the closing line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,4 +20,15 @@ FW_REDIS_SERVER="$(command -v redis-server)"
 export FW_REDIS_SERVER
 "$FW_REDIS_SERVER" --version
 
-exec python3 -m pytest "$@"
+mypy_status=0
+python3 -m mypy --strict framework || mypy_status=$?
+
+pytest_status=0
+python3 -m pytest "$@" || pytest_status=$?
+if [ "$mypy_status" != 0 ]; then
+    echo "mypy --strict framework failed (exit $mypy_status): its errors are above" >&2
+fi
+if [ "$pytest_status" != 0 ]; then
+    exit "$pytest_status"
+fi
+exit "$mypy_status"
