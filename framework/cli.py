@@ -280,14 +280,15 @@ def server_start(ctx: click.Context, app_spec: str | None, host: str | None, por
 def control_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """How a control command finds the server: the app's config (as server:start reads it,
     with --port), or --socket."""
-    for option in reversed([
-            APP_OPTION,
-            click.option("--port", type=int, help="The port the server listens on, when not "
-                         "the configured one (FrameworkConfig.port)."),
-            click.option("--socket", "socket_path", type=click.Path(dir_okay=False),
-                         help="The server's control socket (default: from the app's config)."),
-            click.pass_context]):
-        command = option(command)
+    decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+        APP_OPTION,
+        click.option("--port", type=int, help="The port the server listens on, when not "
+                     "the configured one (FrameworkConfig.port)."),
+        click.option("--socket", "socket_path", type=click.Path(dir_okay=False),
+                     help="The server's control socket (default: from the app's config)."),
+        click.pass_context]
+    for decorator in reversed(decorators):
+        command = decorator(command)
     return command
 
 
