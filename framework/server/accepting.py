@@ -75,12 +75,22 @@ class Acceptor:
             connecting.add_done_callback(self._connecting.discard)
 
     async def _next_connection(self, loop: asyncio.AbstractEventLoop) -> socket.socket:
-        """The next pending connection: at once when one is queued, else when one arrives."""
-        try:
-            connection, _ = self.sock.accept()
-        except BlockingIOError:
-            connection, _ = await loop.sock_accept(self.sock)
-        return connection
+        """The next pending connection: at once when one is queued, else when one arrives.
+
+        It is accepted only once this task runs again, never while it waits: cancelling the
+        wait (``stop``) drops no connection the kernel already handed to this process.
+        """
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+                return connection
+            except BlockingIOError:
+                readable = loop.create_future()
+                loop.add_reader(self.sock.fileno(), _set_done, readable)
+                try:
+                    await readable
+                finally:
+                    loop.remove_reader(self.sock.fileno())
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, connection: socket.socket) -> None:
         try:
@@ -103,3 +113,8 @@ class Acceptor:
         deadline = loop.time() + ROOM_WAIT
         while self.open_connections() >= before and loop.time() < deadline:
             await asyncio.sleep(ROOM_POLL)
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
