@@ -84,11 +84,11 @@ class _BodyMarker:
 _BODY = _BodyMarker()
 
 
-class Body:
-    """``body: http.Body[NewUser]`` binds the JSON request body, converted into ``NewUser``."""
+_Converted = TypeVar("_Converted")
 
-    def __class_getitem__(cls, item: Any) -> Any:
-        return Annotated[item, _BODY]
+#: ``body: http.Body[NewUser]`` binds the JSON request body, converted into ``NewUser`` (which
+#: is the parameter's type to a type checker too).
+Body = Annotated[_Converted, _BODY]
 
 
 def routes_of(controller: type) -> list[tuple[str, str, Callable[..., Any]]]:
