@@ -153,9 +153,14 @@ async def _finish(app: App, command: str, exit_code: int,
 
 
 async def _attach_server_broker(app: App) -> ServerBroker | None:
+    """The running server's broker, when the app has FrameworkModule's and a server runs."""
     from framework.server.control_client import attach_server_broker
 
-    return await attach_server_broker(app, app.name, app.get(FrameworkConfig))
+    try:
+        config = app.get(FrameworkConfig)
+    except DependencyError:
+        return None  # no FrameworkModule: no broker either
+    return await attach_server_broker(app, app.name, config)
 
 
 class FwGroup(click.Group):

@@ -177,6 +177,25 @@ def test_a_module_command_reads_what_a_worker_wrote_to_the_servers_broker(
     assert alone.stdout.strip() == "first: None"  # its own memory broker, empty
 
 
+def test_one_process_answers_status_its_broker_and_stop_but_refuses_reload_and_scale(
+        project: Path) -> None:
+    with ServerProcess("app:app", "--workers", "0", cwd=project) as server:
+        server.wait_serving()
+        status = status_of(server)
+        assert (status["pid"], status["workers"], status["workers_wanted"]) == (server.pid, [], 0)
+        urllib.request.urlopen(f"{server.url}/notes/solo?text=one", timeout=10).read()
+        result = run_fw("notes:get", "solo", cwd=project)
+        assert result.stdout.strip() == "solo: one", result.stderr
+
+        for args in (["server:reload"], ["server:scale", "2"]):
+            refused = fw(server, *args)
+            assert refused.returncode == 1
+            assert "one process (workers=0)" in refused.stderr
+        stopped = fw(server, "server:stop")
+        assert stopped.returncode == 0, stopped.stderr
+        assert server.wait_exit(5) == 0
+
+
 def test_the_control_socket_drops_garbage_closes_silent_clients_and_refuses_a_second_server(
         project: Path) -> None:
     path = project / "ctl" / "control.sock"

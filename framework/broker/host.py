@@ -16,8 +16,10 @@ import logging
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
+from framework.broker.adapter import BrokerAdapter
 from framework.broker.codec import max_value_bytes
 from framework.broker.engine import BrokerEngine
+from framework.broker.memory import MemoryAdapter
 from framework.broker.protocol import (
     KIND,
     Unsendable,
@@ -152,6 +154,12 @@ class BrokerHost:
             "qsub": self._consume, "qstop": self._stop_consuming, "qdone": self._finish_job,
             "qretry": self._finish_job,
         }
+
+    @classmethod
+    def serving(cls, adapter: BrokerAdapter, config: FrameworkConfig | None = None) -> BrokerHost:
+        """A host of this process's broker: the engine of ``adapter`` when it is a memory
+        broker (then its own users and the attached processes share it), else a new one."""
+        return cls(adapter.engine if isinstance(adapter, MemoryAdapter) else None, config)
 
     def attach(self, process_key: Hashable, outlet: Outlet) -> None:
         """Serve a process; a key still attached (a replaced worker) is detached first."""

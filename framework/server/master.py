@@ -24,8 +24,6 @@ import blinker
 
 from framework import events
 from framework.broker import BrokerAdapter, BrokerHost
-from framework.broker.engine import BrokerEngine
-from framework.broker.memory import MemoryAdapter
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
 from framework.process import process_info
@@ -152,9 +150,7 @@ class Arbiter:
         so master-side code and workers share one broker (None with Redis)."""
         if self.config.broker_url:
             return None
-        adapter = self.app.get(BrokerAdapter)
-        engine = adapter.engine if isinstance(adapter, MemoryAdapter) else BrokerEngine()
-        return BrokerHost(engine, self.config)
+        return BrokerHost.serving(self.app.get(BrokerAdapter), self.config)
 
     async def open_control_socket(self, port: int) -> None:
         """Answer operators (fw server:status, reload, scale, stop) and CLI broker clients."""

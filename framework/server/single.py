@@ -5,7 +5,8 @@ on_server_bootstrap, on_server_main_bootstrap, on_server_worker_bootstrap, then 
 their `_done` tokens in the same order. SIGTERM/SIGINT: stop accepting, drain up to
 graceful_shutdown_timeout, then the shutdowns in reverse (worker, main, server), then the
 app's teardown, exit 0. A second signal stops at once (exit 1). Signal handlers only queue
-the signal; the serve loop acts.
+the signal; the serve loop acts. Operators reach it on its control socket too: status, stop,
+and the CLI's broker connections (a reload or a scale needs workers).
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable
+from typing import Any, NoReturn
 
 import blinker
 
 from framework import events
+from framework.broker import BrokerAdapter, BrokerHost
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
 from framework.process import process_info
 from framework.server.binding import bind_socket, socket_url
+from framework.server.control_socket import ControlServer, ControlSocketError, control_socket_path
 from framework.server.served_app import ServedApp
 from framework.server.serving import HttpServer
+from framework.server.status import server_status
 
 logger = logging.getLogger("framework.server")
 
@@ -53,6 +59,9 @@ class SingleProcessServer:
         self.config = config
         self.http: HttpServer | None = None
         self.url = ""
+        self.started = time.monotonic()
+        self.broker_host: BrokerHost | None = None  # the CLI's broker connections use it
+        self._signals: asyncio.Queue[int] = asyncio.Queue()
 
     async def _fire(self, *tokens: blinker.NamedSignal) -> None:
         for token in tokens:
@@ -98,7 +107,7 @@ class SingleProcessServer:
         The stop signals are queued from before the socket listens, so a signal sent as soon
         as the port answers is a graceful stop, never a kill. BindError propagates.
         """
-        signals: asyncio.Queue[int] = asyncio.Queue()
+        signals = self._signals
         loop = asyncio.get_running_loop()
         for stop_signal in STOP_SIGNALS:
             loop.add_signal_handler(stop_signal, signals.put_nowait, stop_signal)
@@ -109,6 +118,17 @@ class SingleProcessServer:
         except StartupError as error:
             logger.error("%s", error, exc_info=error.__cause__)
             return 1
+        control = await self._open_control_socket(sock.getsockname()[1])
+        if control is None:
+            await self.stop(0)
+            return 2
+        try:
+            return await self._serve_until_stopped()
+        finally:
+            await control.close()
+
+    async def _serve_until_stopped(self) -> int:
+        signals = self._signals
         logger.info("fw: serving %s on %s (one process, pid %d); stop with Ctrl-C",
                     self.app.name, self.url, os.getpid())
         signum = await signals.get()
@@ -125,6 +145,40 @@ class SingleProcessServer:
         second.cancel()
         logger.info("stopped")
         return 0 if stopping.result() else 1
+
+    # Operators, over the control socket (see control_socket.py).
+
+    async def _open_control_socket(self, port: int) -> ControlServer | None:
+        if not self.config.broker_url:
+            self.broker_host = BrokerHost.serving(self.app.get(BrokerAdapter), self.config)
+        control = ControlServer(self, control_socket_path(self.config, self.app.name, port))
+        try:
+            await control.open()
+        except ControlSocketError as error:
+            logger.error("%s", error)
+            return None
+        return control
+
+    async def status(self) -> dict[str, Any]:
+        """This process, which has no workers."""
+        return server_status(app=self.app.name, address=self.url,
+                             uptime=time.monotonic() - self.started, generation=0,
+                             config=self.config, workers_wanted=0)
+
+    async def reload(self, timeout: float) -> NoReturn:
+        raise ValueError("the server runs in one process (workers=0), which cannot load new "
+                         "code while it serves: restart it, or start it with workers >= 1")
+
+    def scale(self, workers: int) -> None:
+        raise ValueError("the server runs in one process (workers=0): start it with "
+                         "--workers N to scale it")
+
+    def request_stop(self, graceful: bool = True) -> float:
+        """Stop as SIGTERM does (twice when not graceful); how long requests may drain."""
+        logger.info("fw server:stop")
+        for _ in range(1 if graceful else 2):
+            self._signals.put_nowait(signal.SIGTERM)
+        return self.config.graceful_shutdown_timeout if graceful else 0.0
 
 
 async def serve_single(app: ServedApp, config: FrameworkConfig,
