@@ -300,11 +300,20 @@ def control_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def _control_socket(ctx: click.Context, app_spec: str | None, port: int | None,
                     socket_path: str | None) -> tuple[Path, str]:
     """The control socket to talk to, and the name of the app it serves."""
-    from framework.server.control_socket import find_control_socket
+    from framework.server.control_socket import answering_sockets, find_control_socket
 
     if socket_path:
         return Path(socket_path), "the app"
-    app = _app_of(ctx, app_spec)
+    try:
+        app = _app_of(ctx, app_spec)
+    except CliError as error:
+        # The app cannot be imported (a reload is how its fix gets deployed): the server
+        # answering on --port is the one meant; without --port, say how to name it.
+        answering = answering_sockets(port=port) if port is not None else []
+        if len(answering) == 1:
+            return answering[0], "the app"
+        raise CliError(f"{error.message} (to reach its running server anyway: --port or "
+                       "--socket)") from None
     config: FrameworkConfig = app.get(FrameworkConfig)
     return find_control_socket(config, app.name, port), app.name
 
@@ -341,7 +350,7 @@ def server_status(ctx: click.Context, app_spec: str | None, port: int | None,
 @cli.command("server:reload")
 @control_options
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
-              show_default=True, help="Seconds each new worker gets to serve.")
+              show_default=True, help="Seconds the whole reload may take.")
 def server_reload(ctx: click.Context, app_spec: str | None, port: int | None,
                   socket_path: str | None, timeout: float) -> None:
     """Replace every worker, one by one, with one running the app's code as it is on disk."""

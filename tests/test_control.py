@@ -196,6 +196,19 @@ def test_one_process_answers_status_its_broker_and_stop_but_refuses_reload_and_s
         assert server.wait_exit(5) == 0
 
 
+def test_with_the_app_broken_on_disk_port_still_finds_its_running_server(project: Path) -> None:
+    with ServerProcess("app:app", "--workers", "0", cwd=project) as server:
+        server.wait_serving()
+        (project / "app.py").write_text(APP + "\ndef broken(:\n")
+        found = run_fw("server:status", "--json", "--port", str(server.port), cwd=project)
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)["pid"] == server.pid
+
+        lost = run_fw("server:status", cwd=project)
+        assert lost.returncode == 2
+        assert "SyntaxError" in lost.stderr and "--port or --socket" in lost.stderr
+
+
 def test_the_control_socket_drops_garbage_closes_silent_clients_and_refuses_a_second_server(
         project: Path) -> None:
     path = project / "ctl" / "control.sock"

@@ -79,10 +79,23 @@ def find_control_socket(config: FrameworkConfig, app_name: str, port: int | None
     path = control_socket_path(config, app_name, port)
     if path.exists() or port is not None or config.control_socket:
         return path
-    prefix = f"{_file_name(app_name)}-"
-    answering = [found for found in default_directory().glob(f"{prefix}*.sock")
-                 if found.name[len(prefix):-len(".sock")].isdigit() and _answers(found)]
+    answering = answering_sockets(app_name=app_name)
     return answering[0] if len(answering) == 1 else path
+
+
+def answering_sockets(app_name: str | None = None, port: int | None = None) -> list[Path]:
+    """The control sockets in this user's directory that a server answers on: of the app
+    named ``app_name``, on ``port``, or any."""
+    found = []
+    for path in sorted(default_directory().glob("*.sock")):
+        named = _SOCKET_NAME.fullmatch(path.name)
+        if named and (app_name is None or named["app"] == _file_name(app_name)) \
+                and (port is None or int(named["port"]) == port) and _answers(path):
+            found.append(path)
+    return found
+
+
+_SOCKET_NAME = re.compile(r"(?P<app>.+)-(?P<port>\d+)\.sock")
 
 
 def _file_name(app_name: str) -> str:
