@@ -157,16 +157,3 @@ def test_the_guard_closes_a_connection_idle_after_its_answer_but_not_a_busy_one(
         idle.close()
     answer = exchange(server.port, b"GET /slow?seconds=3 HTTP/1.1\r\n" + CLOSE + b"\r\n")
     assert split_response(answer)[2] == b'{"slept":3.0}'
-
-
-@pytest.mark.parametrize("mode", [INTERNALS, PUBLIC])
-def test_a_silent_connection_is_closed_after_keepalive_timeout_from_accept(
-        start_server, mode: str) -> None:
-    server = start_server(mode, keepalive_timeout=1, header_read_timeout=120,
-                          access_log="false")
-    silent = connect(server.port)
-    try:
-        wait_for(lambda: closed_by_server(silent), timeout=30,
-                 message="the silent connection's close (keepalive_timeout, not 120 s)")
-    finally:
-        silent.close()

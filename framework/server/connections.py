@@ -1,17 +1,14 @@
 """ConnectionGuard: closes connections that hold a descriptor without sending a request.
 
-Two jobs on the same bookkeeping: a sweep every fraction of the timeouts closes a connection
-that has waited ``header_read_timeout`` for a whole request head (from accept or from its last
-response), or ``keepalive_timeout`` for its first one (aiohttp closes the idle ones after a
-response itself, and from accept only since 3.14), and ``make_room()`` closes idle
-connections when descriptors run out. Connections busy with a request, and upgraded
-WebSockets, are never touched. Nothing runs per request.
+Two jobs on the same bookkeeping: a sweep every fraction of ``header_read_timeout`` closes a
+connection that has waited that long for a whole request head (from accept or from its last
+response), and ``make_room()`` closes idle connections when descriptors run out. Connections
+busy with a request, and upgraded WebSockets, are never touched. Nothing runs per request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable
 
 from framework.server.protocol import Connection
@@ -25,18 +22,16 @@ class ConnectionGuard:
     """Watches ``connections()`` (the server's open connections) for the ones waiting idle."""
 
     def __init__(self, connections: Callable[[], list[Connection]],
-                 header_read_timeout: float, keepalive_timeout: float) -> None:
+                 header_read_timeout: float) -> None:
         self.connections = connections
-        # how long a connection may wait for a request head (0: no deadline), and for its first
-        self.head_timeout = header_read_timeout or math.inf
-        self.first_head_timeout = min(keepalive_timeout or math.inf, self.head_timeout)
+        self.header_read_timeout = header_read_timeout
         # connection -> (requests it had received, when it was first seen waiting with them)
         self._waiting: dict[Connection, tuple[int, float]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Sweep until ``stop()``; nothing to sweep for when both timeouts are 0."""
-        if self.first_head_timeout < math.inf:
+        """Sweep until ``stop()``; a header_read_timeout of 0 means no head deadline."""
+        if self.header_read_timeout > 0:
             self._sweeper = asyncio.get_running_loop().create_task(
                 self._sweep_forever(), name="connection guard")
 
@@ -46,18 +41,17 @@ class ConnectionGuard:
             self._sweeper = None
 
     async def _sweep_forever(self) -> None:
-        interval = min(max(self.first_head_timeout / SWEEPS_PER_TIMEOUT, MIN_SWEEP), MAX_SWEEP)
+        interval = min(max(self.header_read_timeout / SWEEPS_PER_TIMEOUT, MIN_SWEEP), MAX_SWEEP)
         while True:
             await asyncio.sleep(interval)
             self.close_overdue()
 
     def close_overdue(self) -> int:
-        """Close every connection that waited too long for a request head."""
+        """Close every connection that waited header_read_timeout for a request head."""
         closed = 0
         now = asyncio.get_running_loop().time()
         for connection, since in self._note_waiting(now).items():
-            if now - since >= (self.head_timeout if connection.requests_received
-                               else self.first_head_timeout):
+            if now - since >= self.header_read_timeout:
                 connection.force_close()
                 closed += 1
         return closed

@@ -16,7 +16,6 @@ from framework import compat, http
 from framework.ratelimit import RateLimitedLog
 
 SERVER_NAME = "fw"  # the Server header of every response: no Python or aiohttp versions
-MAX_HEADERS = 128  # header lines in a request head: aiohttp's default since 3.13.5 (32768 before)
 
 
 class Connection(compat.RequestHandler):
@@ -26,9 +25,8 @@ class Connection(compat.RequestHandler):
 
     __slots__ = ("_rejections",)
 
-    def __init__(self, manager: web.Server, *, rejections: RateLimitedLog,
-                 max_headers: int = MAX_HEADERS, **kwargs: Any) -> None:
-        super().__init__(manager, max_headers=max_headers, **kwargs)
+    def __init__(self, manager: web.Server, *, rejections: RateLimitedLog, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
         self._rejections = rejections
 
     def handle_error(self, request: web.BaseRequest, status: int = 500,

@@ -152,7 +152,7 @@ class HttpServer:
             access_log_format=ACCESS_LOG_FORMAT, rejections=RateLimitedLog(logger))
         # every connection is a Connection: ``connection`` above is the only protocol factory
         self._guard = guard = ConnectionGuard(lambda: cast(list[Connection], server.connections),
-                                              config.header_read_timeout, config.keepalive_timeout)
+                                              config.header_read_timeout)
         self._acceptor = Acceptor(sock, connection, lambda: len(server.connections),
                                   guard.make_room)
         guard.start()
