@@ -99,11 +99,12 @@ def run_fw(*args: str, cwd: Path, env: dict[str, str] | None = None,
 class ServerProcess:
     """``fw server:start`` (or any command) in its own process group, stopped and reaped on exit.
 
-    ``app`` is a ``module:attr`` importable from ``cwd``.
+    ``app`` is a ``module:attr`` importable from ``cwd``; ``command`` replaces
+    ``fw server:start --app APP`` (e.g. ``python app.py server:start``).
     """
 
     def __init__(self, app: str, *args: str, cwd: Path | str, env: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, command: list[str] | None = None) -> None:
         self.port = port or free_port()
         self.cwd = Path(cwd)
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -111,9 +112,10 @@ class ServerProcess:
             filter(None, [str(self.cwd), str(REPO), full_env.get("PYTHONPATH", "")]))
         self.log_path = self.cwd / f"server-{self.port}.log"
         self._log = open(self.log_path, "wb")
+        command = command or [sys.executable, "-m", "framework.cli", "server:start",
+                              "--app", app]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "framework.cli", "server:start", "--app", app,
-             "--port", str(self.port), *args],
+            [*command, "--port", str(self.port), *args],
             cwd=self.cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -13,11 +13,14 @@ import selectors
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framework.config import FrameworkConfig
 from framework.server.binding import BindError, bind_socket
 from framework.server.served_app import ServedApp
+
+if TYPE_CHECKING:
+    from framework.server.reloader import AppSource
 
 __all__ = ["ServerPlan", "plan_server"]
 
@@ -30,9 +33,11 @@ class ServerPlan:
     serve: Callable[[], Coroutine[Any, Any, int]]
 
 
-def plan_server(app: ServedApp, *, pid_file: str | None = None) -> ServerPlan:
+def plan_server(app: ServedApp, *, pid_file: str | None = None,
+                source: AppSource | None = None) -> ServerPlan:
     """How ``app`` serves as its FrameworkConfig says (command-line flags included), until
-    stopped; ``serve()`` returns the process exit code."""
+    stopped; ``serve()`` returns the process exit code. A reload's workers import the app
+    again from ``source`` (without one, they run the master's copy)."""
     config: FrameworkConfig = app.get(FrameworkConfig)
     _configure_logging()
     if config.worker_count() == 0:
@@ -55,7 +60,7 @@ def plan_server(app: ServedApp, *, pid_file: str | None = None) -> ServerPlan:
                                listen=not config.reuse_port)
         except BindError as error:
             return _cannot_listen(error)
-        return await Arbiter(app, config, sock, pid_file, selector).run()
+        return await Arbiter(app, config, sock, pid_file, selector, source).run()
     return ServerPlan(master_loop_factory(selector), serve_with_workers)
 
 

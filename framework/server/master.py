@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import multiprocessing
 import os
@@ -34,6 +35,7 @@ from framework.server.fork import exit_child, fork_worker
 from framework.server.notices import WorkerNotices
 from framework.server.pid_file import PidFile, PidFileError
 from framework.server.process_title import title_master
+from framework.server.reloader import RELOAD_TIMEOUT, AppSource, ReloadResult, Rolling
 from framework.server.served_app import ServedApp
 from framework.server.slots import BOOTING, SERVING, STOPPING, Slot, WorkerProcess, worker_name
 from framework.server.status import server_status
@@ -73,8 +75,10 @@ class Arbiter:
     """Keeps ``num_workers`` workers serving; a worker's slot (its worker_id) outlives it."""
 
     def __init__(self, app: ServedApp, config: FrameworkConfig, sock: socket.socket,
-                 pid_file: str | None, selector: selectors.DefaultSelector) -> None:
+                 pid_file: str | None, selector: selectors.DefaultSelector,
+                 source: AppSource | None = None) -> None:
         self.app = app
+        self.source = source                          # where a reload imports the app again
         self.config = config
         self.sock: socket.socket | None = sock
         self.pid_file = PidFile(pid_file) if pid_file else None
@@ -83,7 +87,11 @@ class Arbiter:
         self.num_workers = config.worker_count()
         self.slots: dict[int, Slot] = {}
         self.workers: dict[int, WorkerProcess] = {}   # every live worker process, by pid
-        self.generation = 0                           # SIGHUP starts a new one
+        self.generation = 0                           # what workers run; a reload starts one
+        self._generations = itertools.count(1)
+        self.rolling: Rolling | None = None           # the reload under way
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[ReloadResult]] = set()
         self.bootstrapped = False
         self.announced = False
         self.stopping = False
@@ -107,6 +115,7 @@ class Arbiter:
                 self.reap_workers()
                 self.murder_workers()
                 self.manage_workers()
+                self.check_reload()
                 await self.announce_serving()
         except HaltServer as halt:
             return await self.halt(halt)
@@ -215,8 +224,10 @@ class Arbiter:
         raise HaltServer("SIGINT: stopping gracefully")
 
     def handle_hup(self) -> None:
-        """Rolling restart: each worker is replaced once its successor serves."""
-        self.generation += 1
+        """Reload, as fw server:reload does; the outcome is logged."""
+        task = asyncio.get_running_loop().create_task(self.reload(RELOAD_TIMEOUT))
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     def handle_ttin(self) -> None:
         self.num_workers += 1
@@ -274,6 +285,10 @@ class Arbiter:
         worker = self.workers.get(pid)
         if worker is not None:
             worker.boot_error = error
+        if self.rolling is not None:
+            self.rolling.boot_errors[pid] = error
+            if worker is not None and worker.generation == self.rolling.generation:
+                self.stop_reload("", worker)
 
     def worker_closed_pipe(self, pid: int) -> None:
         self.wakeup()
@@ -298,8 +313,9 @@ class Arbiter:
             slot.back_off(time.monotonic())
             return None
         if pid == 0:
+            fresh = self.source if self.generation > 0 else None  # a reload's code
             exit_child(run_worker(self.app, self.config, self.sock, worker_end,
-                                  slot.worker_id, self.pid))
+                                  slot.worker_id, self.pid, fresh))
         worker_end.close()
         pipe = WorkerPipe(master_end, pid, worker_name(slot.worker_id, pid), self,
                           self.broker_host)
@@ -392,13 +408,20 @@ class Arbiter:
         code = exit_code if exit_code >= 0 else None
         how = f"was killed by {signal.Signals(signum).name}" if signum else f"exited ({code})"
         (logger.info if worker.state == STOPPING else logger.error)("%s %s", worker, how)
+        rolling = self.rolling
+        if rolling is not None and worker.generation == rolling.generation \
+                and worker.state == BOOTING:
+            self.stop_reload(f"it {how} before serving", worker)
         slot = self.slots.get(worker.worker_id)
         if slot is not None and worker in (slot.current, slot.successor):
+            # the successor of a reload that stopped: not a restart, no backoff
+            abandoned = worker is slot.successor and worker.generation > self.generation
             if worker is slot.current:
                 slot.current, slot.successor = slot.successor, None
             else:
                 slot.successor = None
-            slot.record_exit(worker, time.monotonic())
+            if not abandoned:
+                slot.record_exit(worker, time.monotonic())
         giving_up = slot is not None and slot.failing and not self.stopping
         will_restart = slot is not None and not self.stopping and not giving_up
         self.notices.notify(events.on_worker_exit, events.WorkerEvent(
@@ -432,11 +455,84 @@ class Arbiter:
         self.wakeup()
         return self.config.graceful_shutdown_timeout if graceful else 0.0
 
+    # Reloads: fw server:reload and SIGHUP.
+
+    async def reload(self, timeout: float) -> ReloadResult:
+        """Roll every worker onto the app's code as it is on disk now, one at a time: a new
+        worker imports the app afresh (see reloader.py) and serves, then its old one drains.
+
+        The first new worker that cannot boot, or ``timeout``, stops the reload: the workers
+        not replaced yet keep serving, and no new worker is tried again. One at a time.
+        """
+        async with self._reload_lock:
+            if self.stopping:
+                return ReloadResult(False, "the server is stopping", self.generation)
+            rolling = self.rolling = Rolling(next(self._generations), self.generation,
+                                             asyncio.get_running_loop().create_future())
+            self.generation = rolling.generation
+            logger.info("master %d: reloading %s as generation %d", self.pid,
+                        self.source.describe() if self.source else "(the master's copy: "
+                        "started without fw's command line)", rolling.generation)
+            self.wakeup()
+            await asyncio.wait({rolling.ended}, timeout=timeout)
+            self.stop_reload(f"timed out after {timeout:g} s", None)  # unless it ended
+            error = await self._reload_error(rolling)
+            self.rolling = None
+        took = time.monotonic() - rolling.started
+        if error is None:
+            logger.info("master %d: reload done in %.2f s: every worker runs generation %d",
+                        self.pid, took, rolling.generation)
+            return ReloadResult(True, None, rolling.generation)
+        logger.error("master %d: reload to generation %d failed after %.2f s: %s",
+                     self.pid, rolling.generation, took, error)
+        return ReloadResult(False, error, self.generation)
+
+    def check_reload(self) -> None:
+        """End the reload under way once every slot's worker serves its generation."""
+        rolling = self.rolling
+        if rolling is not None and all(
+                slot.successor is None and slot.current is not None
+                and slot.current.generation == rolling.generation
+                and slot.current.state == SERVING for slot in self.slots.values()):
+            rolling.succeed()
+
+    def stop_reload(self, error: str, worker: WorkerProcess | None) -> None:
+        """Stop the reload under way (``worker`` did not boot): workers go back to the
+        generation before, new workers still booting for it are killed."""
+        rolling = self.rolling
+        if rolling is None or rolling.ended.done():
+            return
+        self.generation = rolling.previous
+        for slot in self.slots.values():
+            successor = slot.successor
+            if successor is not None and successor is not worker \
+                    and successor.generation == rolling.generation:
+                self.kill_worker(successor, graceful=False)
+        rolling.fail(error, worker)
+
+    async def _reload_error(self, rolling: Rolling) -> str | None:
+        """Why ``rolling`` stopped (None when it did not), with the new worker's own error
+        when it sent one: its pipe is read to the end first."""
+        outcome = rolling.ended.result()
+        if outcome is None:
+            return None
+        error, worker = outcome
+        if worker is not None:
+            await worker.pipe.wait_closed(TICK)
+            error = f"{worker} failed to boot: {rolling.boot_errors.get(worker.pid, error)}"
+        replaced = sum(slot.current is not None and slot.current.generation == rolling.generation
+                       for slot in self.slots.values())
+        if replaced:
+            error += (f" ({replaced} of {len(self.slots)} workers already run "
+                      f"generation {rolling.generation})")
+        return error
+
     # Stopping.
 
     async def halt(self, halt: HaltServer) -> int:
         (logger.info if halt.exit_status == 0 else logger.error)(
             "master %d: %s", self.pid, halt.reason)
+        self.stop_reload("the server is stopping", None)
         exit_status = halt.exit_status
         if not await self.stop(halt.graceful) and exit_status == 0:
             exit_status = FORCED_EXIT

@@ -1,6 +1,7 @@
 """A worker process, from just after the fork to its exit code.
 
-It tells the app's container what this process is (its ProcessInfo; its pipe to the master
+A reload's worker first imports the app again from disk (see reloader.py). It tells the
+app's container what this process is (its ProcessInfo; its pipe to the master
 as BrokerAdapter), runs a fresh event loop (uvloop when installed), builds its own services,
 serves HTTP on the socket it inherited (or its own, with reuse_port), talks to the master
 over its pipe (heartbeats, ready, stats, retire; broker frames to the pipe adapter) and
@@ -33,6 +34,7 @@ from framework.server.binding import bind_socket
 from framework.server.control import BROKER, CONTROL, control, handle_control
 from framework.server.fork import die_with_parent, exit_child
 from framework.server.process_title import title_worker
+from framework.server.reloader import AppSource, worker_config
 from framework.server.served_app import ServedApp
 from framework.server.serving import HttpServer
 
@@ -51,12 +53,14 @@ ORPHAN_EXIT_AFTER = 1.8  # ... and the process is gone this long after, blocked 
 
 
 def run_worker(app: ServedApp, config: FrameworkConfig, sock: socket.socket | None,
-               conn: Connection, worker_id: int, master_pid: int) -> int:
-    """The worker process's whole life; returns its exit code."""
+               conn: Connection, worker_id: int, master_pid: int,
+               fresh: AppSource | None = None) -> int:
+    """The worker process's whole life; returns its exit code. With ``fresh``, it serves
+    the app imported again from there rather than the master's copy."""
     try:
         app.override_in_process(ProcessInfo, become_worker(worker_id))
         title_worker(worker_id, app.name)
-        worker = Worker(app, config, sock, conn, worker_id, master_pid)
+        worker = Worker(app, config, sock, conn, worker_id, master_pid, fresh)
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             return runner.run(worker.run())
     except BaseException:  # noqa: BLE001 - whatever happens, the child leaves with a code
@@ -68,9 +72,11 @@ class Worker:
     """Serves until told to stop; one reader loop for the master's pipe."""
 
     def __init__(self, app: ServedApp, config: FrameworkConfig, sock: socket.socket | None,
-                 conn: Connection, worker_id: int, master_pid: int) -> None:
+                 conn: Connection, worker_id: int, master_pid: int,
+                 fresh: AppSource | None = None) -> None:
         self.app = app
         self.config = config
+        self.fresh = fresh
         self.sock = sock
         self.conn = conn
         self.worker_id = worker_id
@@ -85,26 +91,33 @@ class Worker:
         self.exiting = False
         self.orphan = False
         self.signals_received = 0
-        self.recycle_after = (config.max_requests
-                              + random.randint(0, max(config.max_requests_jitter, 0))
-                              if config.max_requests > 0 else 0)
+        self.recycle_after = self._recycle_after()
         self._stop: asyncio.Future[float]
+
+    def _recycle_after(self) -> int:
+        config = self.config
+        return (config.max_requests + random.randint(0, max(config.max_requests_jitter, 0))
+                if config.max_requests > 0 else 0)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._stop = loop.create_future()
         self._install_signals(loop)
         self.channel = await Channel.open(self.conn, "master")
-        self.broker = self._attach_broker(self.channel)
         tasks = [loop.create_task(self.read_master(), name="master pipe"),
                  loop.create_task(self.send_heartbeats(), name="heartbeats")]
+        loaded = False
         try:
+            self.load_fresh_app()
+            loaded = True
+            self.broker = self._attach_broker(self.channel)
             await self.boot()
         except Exception as error:
             logger.exception("%s failed to boot", self.name)
             await self._tell_master(control("boot_failed",
                                             error=f"{type(error).__name__}: {error}"))
-            await self.app.shutdown()
+            if loaded:  # never the master's copy of a reload's worker: it is not this one's
+                await self.app.shutdown()
             return WORKER_BOOT_ERROR
         await self.shutdown(await self._stop)
         self.exiting = True
@@ -112,6 +125,18 @@ class Worker:
             task.cancel()
         await self.channel.close()
         return 0
+
+    def load_fresh_app(self) -> None:
+        """A reload's worker: the app imported again from disk serves, with its own config
+        but for the fields the master acts on (host, port, timeouts, broker...)."""
+        if self.fresh is None:
+            return
+        app = self.fresh.load(type(self.app))
+        self.config = worker_config(self.config, app.get(FrameworkConfig))
+        app.override_in_process(FrameworkConfig, self.config)
+        app.override_in_process(ProcessInfo, process_info())
+        self.app = app
+        self.recycle_after = self._recycle_after()
 
     async def boot(self) -> None:
         """Resources and bootstrap listeners, serve, the `_done` listeners, tell the master."""

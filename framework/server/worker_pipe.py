@@ -76,6 +76,11 @@ class WorkerPipe:
         finally:
             self._replies.pop(request_id, None)
 
+    async def wait_closed(self, timeout: float) -> None:
+        """Until every frame the worker sent was handled and its end closed, or ``timeout``."""
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=timeout)
+
     async def _serve(self) -> None:
         conn, self._conn = self._conn, None
         assert conn is not None

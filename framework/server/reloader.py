@@ -1,0 +1,207 @@
+"""What a reload loads afresh, and how: the app's own modules, imported again from disk.
+
+A reload's new worker, just forked, forgets every module whose file lies in the app's
+project directory, then imports the app again the way the command line found it (``--app
+module:attr``, ``FW_APP``, ``app.py``, or the script run as ``python app.py``). fw itself,
+installed packages and the standard library stay as the master imported them, and so do the
+master's broker state and listening socket. A pending reload (``Rolling``) tells the arbiter
+when its generation serves everywhere, or which error stopped it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import importlib.util
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+import framework
+from framework.config import FrameworkConfig
+from framework.errors import FrameworkError
+from framework.server.served_app import ServedApp
+from framework.server.slots import WorkerProcess
+
+#: How long a reload by SIGHUP may take, like ``fw server:reload``'s default.
+RELOAD_TIMEOUT = 60.0
+#: FrameworkConfig fields only the master acts on: a reloaded worker keeps the master's.
+MASTER_FIELDS = ("host", "port", "workers", "reuse_port", "worker_timeout",
+                 "graceful_shutdown_timeout", "broker_url", "broker_max_value_mb",
+                 "control_socket", "log_level", "log_format")
+#: A script run as ``python app.py`` is imported again under this name, so that its
+#: ``if __name__ == "__main__":`` block does not run (multiprocessing's name for it).
+SCRIPT_MODULE = "__mp_main__"
+_INSTALLED = frozenset({"site-packages", "dist-packages"})
+_NO_CACHE = os.path.join(os.devnull, "fw-reload")  # never a directory: no .pyc is read
+_FW_DIRECTORY = os.path.dirname(os.path.abspath(framework.__file__ or ""))
+
+
+class ReloadError(FrameworkError):
+    """The app cannot be imported again (it is no module-level name, or no longer an App)."""
+
+
+class ReloadableApp(ServedApp, Protocol):
+    """What a reload needs of an App besides serving it: its config from the environment."""
+
+    env_loaded: bool
+
+    def load_config_from_env(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """How a reload ended: every new worker serves (ok), or the error that stopped it."""
+
+    ok: bool
+    error: str | None
+    generation: int
+
+
+@dataclass(frozen=True)
+class AppSource:
+    """Where the app was found, so that a new worker can import it again from disk.
+
+    ``module`` is importable by name, or empty for a script run as ``python app.py``
+    (``script``, imported as ``__mp_main__``); ``attribute`` holds the App ("" when the
+    script keeps it in no module-level name); ``root`` is the project directory.
+    """
+
+    module: str
+    attribute: str
+    root: str
+    script: str = ""
+
+    @classmethod
+    def found_at(cls, module_name: str, attribute: str) -> AppSource:
+        """The app at ``module_name:attribute`` (the command line's ``--app``, ``FW_APP``,
+        ``app.py``); its project is the directory of its top-level package or module."""
+        top = sys.modules[module_name.partition(".")[0]]
+        return cls(module_name, attribute, _project_of(top))
+
+    @classmethod
+    def of_main(cls, app: object) -> AppSource:
+        """The app of ``python app.py`` (or ``python -m package``): the ``__main__`` module
+        that holds it, imported again by its module name or its file."""
+        main = sys.modules["__main__"]
+        attribute = next((name for name, value in vars(main).items()
+                          if value is app and not name.startswith("__")), "")
+        spec = main.__spec__
+        if spec is not None and spec.name != "__main__":  # python -m package
+            return cls.found_at(spec.name, attribute)
+        script = os.path.abspath(main.__file__ or "")
+        return cls("", attribute, os.path.dirname(script), script)
+
+    def describe(self) -> str:
+        return f"{self.script or self.module}:{self.attribute}"
+
+    def load(self, app_class: type[Any]) -> ReloadableApp:
+        """The app, an ``app_class``, imported again from disk, its config read from the
+        environment; errors are the import's own (SyntaxError, ImportError, ...)."""
+        if not self.attribute:
+            raise ReloadError(f"the app of {self.script} is no module-level name: assign it "
+                              "to one (app = App(...)) for a reload to import it again")
+        self.forget_app_modules()
+        with _from_source():
+            module = self._import_script() if self.script \
+                else importlib.import_module(self.module)
+        found = getattr(module, self.attribute, None)
+        if not isinstance(found, app_class):
+            kind = "nothing" if found is None else type(found).__name__
+            raise ReloadError(f"{self.describe()} is not an fw App any more (found {kind})")
+        app: ReloadableApp = found
+        if not app.env_loaded:
+            app.load_config_from_env()
+        return app
+
+    def forget_app_modules(self) -> list[str]:
+        """Drop the app's modules from ``sys.modules`` (not ``__main__``); their names."""
+        names = [name for name, module in list(sys.modules.items())
+                 if name != "__main__" and self.is_app_module(module)]
+        for name in names:
+            del sys.modules[name]
+        importlib.invalidate_caches()
+        return names
+
+    def is_app_module(self, module: ModuleType) -> bool:
+        """True for a module loaded from a file of the project: neither fw nor an installed
+        package (a virtualenv inside the project included)."""
+        places = [module.__file__] if getattr(module, "__file__", None) else \
+            list(getattr(module, "__path__", None) or [])
+        return any(self._in_project(os.path.abspath(place)) for place in places if place)
+
+    def _in_project(self, path: str) -> bool:
+        if path == _FW_DIRECTORY or path.startswith(_FW_DIRECTORY + os.sep):
+            return False
+        relative = os.path.relpath(path, self.root)
+        parts = relative.split(os.sep)
+        return parts[0] != ".." and not _INSTALLED.intersection(parts)
+
+    def _import_script(self) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(SCRIPT_MODULE, self.script)
+        if spec is None or spec.loader is None:
+            raise ReloadError(f"cannot import {self.script} again")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[SCRIPT_MODULE] = module
+        spec.loader.exec_module(module)
+        return module
+
+
+@contextlib.contextmanager
+def _from_source() -> Iterator[None]:
+    """Imports compile the source and cache nothing: a cached .pyc is trusted when the
+    source's size and mtime (whole seconds) match, which a quick edit can leave alike."""
+    prefix, dont_write = sys.pycache_prefix, sys.dont_write_bytecode
+    sys.pycache_prefix, sys.dont_write_bytecode = _NO_CACHE, True
+    try:
+        yield
+    finally:
+        sys.pycache_prefix, sys.dont_write_bytecode = prefix, dont_write
+
+
+def _project_of(top: ModuleType) -> str:
+    """The directory holding a top-level module or package; for a package installed in
+    site-packages, the package's own directory."""
+    location = top.__file__ or next(iter(getattr(top, "__path__", None) or []), "")
+    path = Path(os.path.abspath(location))
+    package_directory = path.parent if path.name == "__init__.py" else path
+    holder = package_directory.parent if hasattr(top, "__path__") else path.parent
+    if holder.name in _INSTALLED:
+        return str(package_directory)
+    return str(holder)
+
+
+def worker_config(master: FrameworkConfig, fresh: FrameworkConfig) -> FrameworkConfig:
+    """A reloaded worker's config: the fresh app's, but the master's MASTER_FIELDS."""
+    return dataclasses.replace(fresh, **{name: getattr(master, name) for name in MASTER_FIELDS})
+
+
+@dataclass(eq=False)
+class Rolling:
+    """A reload under way: its new generation, the one before, and how it ended.
+
+    ``ended`` is resolved once: with None when every slot serves ``generation``, else with
+    an error and the new worker that did not boot, if one did not; ``boot_errors`` are the
+    errors new workers sent (by pid), which may arrive after their exit was seen.
+    """
+
+    generation: int
+    previous: int
+    ended: asyncio.Future[tuple[str, WorkerProcess | None] | None]
+    started: float = field(default_factory=time.monotonic)
+    boot_errors: dict[int, str] = field(default_factory=dict)
+
+    def succeed(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+    def fail(self, error: str, worker: WorkerProcess | None) -> None:
+        if not self.ended.done():
+            self.ended.set_result((error, worker))

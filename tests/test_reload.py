@@ -1,0 +1,152 @@
+"""A reload deploys the code on disk: real 2-worker servers, their files rewritten, then
+SIGHUP or ``fw server:reload``, under load on fresh and keep-alive connections.
+
+A new worker imports the app's modules afresh (the app file and the project's other
+modules); one that cannot boot stops the reload and the old workers keep serving. Each way
+the command line finds the app (``--app``, ``FW_APP``, ``app.py``, ``python app.py``) is
+found again by the new workers.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from tests.support import ServerProcess, pid_alive, run_fw, wait_for
+from tests.test_keepalive_restarts import KeepAliveLoad
+from tests.workers_support import Load, get
+
+APP = '''
+import dataclasses
+import os
+
+from framework import App, FrameworkModule, http
+from greeting import GREETING
+
+VERSION = "{version}"
+
+
+@dataclasses.dataclass
+class Item:
+    n: int
+
+
+class VersionController:
+    @http.get("/hello")
+    async def hello(self) -> dict:
+        return {{"pid": os.getpid(), "version": VERSION, "greeting": GREETING}}
+
+    @http.post("/echo")
+    async def echo(self, body: http.Body[Item]) -> dict:
+        return {{"pid": os.getpid(), "n": body.n}}
+
+
+app = App(imports=[FrameworkModule(workers=2, access_log=False, graceful_shutdown_timeout=10)],
+          controllers=[VersionController], name="reload-test")
+'''
+MAIN_GUARD = '''
+if __name__ == "__main__":
+    app.run()
+'''
+BROKEN = 'VERSION = "v3"\ndef broken(:\n'  # a SyntaxError on line 2
+
+
+def write_version(project: Path, version: str, app_file: str = "reload_app.py",
+                  main_guard: bool = False) -> None:
+    """The app file and the project module it imports, both saying ``version``."""
+    (project / "greeting.py").write_text(f'GREETING = "hello from {version}"\n')
+    (project / app_file).write_text(APP.format(version=version)
+                                    + (MAIN_GUARD if main_guard else ""))
+
+
+def live_workers(server: ServerProcess) -> set[int]:
+    return {pid for pid in server.remember_children() if pid_alive(pid)}
+
+
+def two_workers(server: ServerProcess, other_than: set[int] = frozenset()) -> set[int] | None:
+    live = live_workers(server)
+    return live if len(live) == 2 and not live & other_than else None
+
+
+def every_worker_serves(server: ServerProcess, version: str, workers: set[int]) -> None:
+    """Requests on fresh connections until each of ``workers`` answered; all say ``version``."""
+    answered: set[int] = set()
+
+    def all_answered() -> bool:
+        status, body = get(server.port, "/hello")
+        assert status == 200, body
+        assert (body["version"], body["greeting"]) == (version, f"hello from {version}"), body
+        answered.add(body["pid"])
+        return answered >= workers
+    wait_for(all_answered, 15, interval=0, message=f"every worker to answer {version}")
+
+
+def reloads_logged(server: ServerProcess, outcome: str) -> int:
+    return len(re.findall(rf"master \d+: reload {outcome}", server.output()))
+
+
+def test_a_reload_serves_the_new_code_with_no_failed_request_and_a_broken_file_changes_nothing(
+        tmp_path: Path) -> None:
+    write_version(tmp_path, "v1")
+    with ServerProcess("reload_app:app", cwd=tmp_path) as server:
+        server.wait_serving()
+        first = wait_for(partial(two_workers, server), 15, message="two workers")
+        every_worker_serves(server, "v1", first)
+        fresh, kept = Load(server.port, clients=2), KeepAliveLoad(server.port, clients=2)
+        with fresh, kept:
+            wait_for(lambda: fresh.ok > 50 and kept.ok > 100, 20, message="the load to run")
+            write_version(tmp_path, "v2")
+            server.signal(signal.SIGHUP)
+            wait_for(lambda: reloads_logged(server, "done") == 1, 30, message="the reload")
+            second = wait_for(partial(two_workers, server, first), 15, message="new workers")
+            every_worker_serves(server, "v2", second)
+            served = fresh.ok, kept.ok
+            wait_for(lambda: fresh.ok > served[0] + 50 and kept.ok > served[1] + 100, 20,
+                     message="the new workers to serve the load")
+        assert fresh.failures == [] and kept.failures == [], \
+            (fresh.failures[:5], kept.failures[:5])
+
+        (tmp_path / "greeting.py").write_text(BROKEN)  # the command cannot import it either
+        reload = run_fw("server:reload", "--app", "reload_app:app", "--port", str(server.port),
+                        cwd=tmp_path)
+        assert reload.returncode == 1, reload
+        assert "SyntaxError" in reload.stderr and "greeting.py, line 2" in reload.stderr, \
+            reload.stderr
+        assert reloads_logged(server, "to generation 2 failed") == 1
+        assert server.process.poll() is None
+        wait_for(lambda: live_workers(server) == second, 15, message="the new worker to exit")
+        every_worker_serves(server, "v2", second)
+
+        write_version(tmp_path, "v3")
+        reload = run_fw("server:reload", "--app", "reload_app:app", "--port", str(server.port),
+                        cwd=tmp_path)
+        assert reload.returncode == 0, reload
+        third = wait_for(partial(two_workers, server, second), 15, message="new workers")
+        every_worker_serves(server, "v3", third)
+        assert server.output().count("failed to boot") == 2  # the worker's and the master's
+    assert server.process.returncode == 0
+
+
+@pytest.mark.parametrize("started", ["FW_APP", "app.py", "python app.py"])
+def test_each_way_of_finding_the_app_is_found_again_by_a_reload(
+        tmp_path: Path, started: str) -> None:
+    fw = [sys.executable, "-m", "framework.cli", "server:start"]
+    app_file, env, command = {
+        "FW_APP": ("reload_app.py", {"FW_APP": "reload_app:app"}, fw),
+        "app.py": ("app.py", {}, fw),
+        "python app.py": ("app.py", {}, [sys.executable, "app.py", "server:start"]),
+    }[started]
+    write_version(tmp_path, "v1", app_file, main_guard=started == "python app.py")
+    with ServerProcess("", cwd=tmp_path, env=env, command=command) as server:
+        server.wait_serving()
+        first = wait_for(partial(two_workers, server), 15, message="two workers")
+        write_version(tmp_path, "v2", app_file, main_guard=started == "python app.py")
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: reloads_logged(server, "done") == 1, 30, message="the reload")
+        second = wait_for(partial(two_workers, server, first), 15, message="new workers")
+        every_worker_serves(server, "v2", second)
