@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import ServerProcess, wait_for
+from tests.test_connection_limits import APP as LIMITS_APP
 from tests.test_connection_limits import closed_by_server, connect, exchange, split_response
 
-APP = '''
-import asyncio
-
+# the connection-limits app (/hello, /slow, /echo, /rpc), with routes of every kind of answer
+APP = LIMITS_APP + '''
 from aiohttp import web
 
-from framework import App, FrameworkModule, Module, compat, http, rpc
+from framework import compat
 
 
 class CompatController:
@@ -42,29 +42,13 @@ class CompatController:
     def text(self) -> str:
         return "plain text"
 
-    @http.get("/slow")
-    async def slow(self, seconds: float) -> dict:
-        await asyncio.sleep(seconds)
-        return {"slept": seconds}
-
-    @http.post("/echo")
-    async def echo(self, body: http.Body[dict]) -> dict:
-        return body
-
-
-@rpc.controller("compat")
-class CompatRpc:
-    @rpc.action
-    async def ping(self) -> str:
-        return "pong"
-
 
 class CompatModule(Module):
     name = "compat"
-    controllers = [CompatController, CompatRpc]
+    controllers = [CompatController]
 
 
-app = App(imports=[FrameworkModule(), CompatModule()])
+app = App(imports=[FrameworkModule(), LimitsModule(), CompatModule()])
 '''
 
 INTERNALS, PUBLIC = "internals", "public"  # FW_AIOHTTP_INTERNALS unset, and 0
