@@ -39,10 +39,12 @@ from framework.server.served_app import ServedApp
 from framework.server.serving import HttpServer
 
 new_event_loop: Callable[[], asyncio.AbstractEventLoop]
-try:
-    from uvloop import new_event_loop
+try:  # typed alike with uvloop installed or not (pyproject.toml's mypy overrides)
+    import uvloop
 except ImportError:  # pragma: no cover - uvloop is optional
     new_event_loop = asyncio.new_event_loop
+else:
+    new_event_loop = uvloop.new_event_loop
 
 logger = logging.getLogger("framework.server")
 
