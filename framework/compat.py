@@ -17,7 +17,6 @@ import asyncio
 import functools
 import os
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import ChainMapProxy, StreamReader, hdrs, web, web_response
@@ -30,8 +29,7 @@ if TYPE_CHECKING:
     from aiohttp.test_utils import BaseTestServer
     from aiohttp.typedefs import StrOrURL
 
-INTERNALS_ALLOWED = os.environ.get("FW_AIOHTTP_INTERNALS", "1").strip().lower() not in {
-    "0", "off", "false", "no"}
+INTERNALS_ALLOWED = os.environ.get("FW_AIOHTTP_INTERNALS") != "0"
 
 JSON = "application/json"
 
@@ -233,7 +231,7 @@ def request_factory(*, loop: asyncio.AbstractEventLoop, client_max_size: int, ke
     aiohttp's versions (errors and WebSocket handshakes too). On the fast path the name is
     aiohttp's default for the whole process."""
     request_class = _ROUTABLE_REQUEST if keep_alive else _CLOSING_REQUEST
-    make = partial(request_class, loop=loop, client_max_size=client_max_size)
+    make = functools.partial(request_class, loop=loop, client_max_size=client_max_size)
     if SERVER_NAME_FAST:
         web_response.SERVER_SOFTWARE = server_name  # type: ignore[attr-defined]  # imported there
         if CONNECTION_STATE_FAST:
