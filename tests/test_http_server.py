@@ -212,7 +212,8 @@ def test_bad_input_is_a_400_naming_every_wrong_field(server: ServerProcess) -> N
     assert status == 400
     assert body["errors"] == [
         {"in": "path", "field": "id", "error": "expected int, got 'seven'"},
-        {"in": "query", "field": "expand", "error": "expected bool, got 'maybe'"}]
+        {"in": "query", "field": "expand",
+         "error": "expected bool (true/false, 1/0, yes/no, on/off), got 'maybe'"}]
     status, body = fetch_json(server, "GET", "/search?page=2")
     assert (status, body["errors"]) == (400, [{"in": "query", "field": "q", "error": "missing"}])
     status, body = fetch_json(server, "POST", "/users", {
