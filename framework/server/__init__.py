@@ -8,7 +8,6 @@ in use is one line and exit code 2.
 from __future__ import annotations
 
 import asyncio
-import logging
 import selectors
 import sys
 from collections.abc import Callable, Coroutine
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from framework.config import FrameworkConfig
 from framework.server.binding import BindError, bind_socket
+from framework.server.logs import configure_logging
 from framework.server.served_app import ServedApp
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def plan_server(app: ServedApp, *, pid_file: str | None = None,
     stopped; ``serve()`` returns the process exit code. A reload's workers import the app
     again from ``source`` (without one, they run the master's copy)."""
     config: FrameworkConfig = app.get(FrameworkConfig)
-    _configure_logging()
+    configure_logging(config)
     if config.worker_count() == 0:
         from framework.server.single import loop_factory, serve_single
 
@@ -67,9 +67,3 @@ def plan_server(app: ServedApp, *, pid_file: str | None = None,
 def _cannot_listen(error: BindError) -> int:
     print(f"fw: {error}", file=sys.stderr)
     return 2
-
-
-def _configure_logging() -> None:
-    """INFO to stderr (start-up line, access log) unless the app configured logging itself."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -21,6 +21,8 @@ from framework.http import Handler
 
 _ANY = hdrs.METH_ANY
 _Wrap = Callable[[Handler], Handler]
+# the resource of every request no route serves: route_template tells it from a route
+_NO_ROUTE = web.DynamicResource("/{path:.*}")
 
 
 def _unquote(value: str) -> str:
@@ -38,13 +40,13 @@ class Router:
         self._wrap = wrap
         self._static: dict[str, dict[str, tuple[Handler, web.UrlMappingMatchInfo]]] = {}
         self._dynamic: list[tuple[Pattern[str], dict[str, tuple[Handler, web.ResourceRoute]]]] = []
-        fallback = web.DynamicResource("/{path:.*}")
         self._no_route = wrap(self._answer_no_route)
         self._no_route_info = self._match_info({}, web.ResourceRoute(_ANY, self._no_route,
-                                                                     fallback))
+                                                                     _NO_ROUTE))
 
-    def add_route(self, method: str, path: str, handler: Handler) -> None:
-        """Serve ``handler`` (passed through the router's wrap) at ``method path``."""
+    def add_route(self, method: str, path: str, handler: Handler, *, wrap: bool = True) -> None:
+        """Serve ``handler`` at ``method path``, passed through the router's wrap unless
+        ``wrap`` is False (fw's own health probes skip the app's middlewares)."""
         method = method.upper()
         if "{" in path or "}" in path:
             dynamic = web.DynamicResource(path)
@@ -54,13 +56,13 @@ class Router:
                 routes = {}
                 self._dynamic.append((pattern, routes))
             self._check_new(routes, method, path)
-            wrapped = self._wrap(handler)
+            wrapped = self._wrap(handler) if wrap else handler
             routes[method] = (wrapped, web.ResourceRoute(method, wrapped, dynamic))
             return
         plain = web.PlainResource(path)
         static = self._static.setdefault(plain.canonical, {})
         self._check_new(static, method, path)
-        wrapped = self._wrap(handler)
+        wrapped = self._wrap(handler) if wrap else handler
         static[method] = (wrapped, self._match_info({}, web.ResourceRoute(method, wrapped, plain)))
 
     @staticmethod
@@ -110,3 +112,18 @@ class Router:
         if allowed:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
         raise web.HTTPNotFound(text=f"no route for {request.method} {request.path}")
+
+
+def route_template(request: web.BaseRequest) -> str | None:
+    """The template of the route that served ``request`` (``/hello/{name}``, never the raw
+    path); None when no route did (404, 405, or a request too malformed to route)."""
+    if not isinstance(request, web.Request):
+        return None
+    try:
+        info: web.UrlMappingMatchInfo | None = request.match_info
+    except AssertionError:  # aiohttp asserts it was set: aiohttp answered before routing
+        return None
+    if info is None:
+        return None
+    resource = info.route.resource
+    return None if resource is None or resource is _NO_ROUTE else resource.canonical

@@ -26,6 +26,8 @@ from framework.rpc.endpoint import RpcEndpoint
 from framework.rpc.limits import RpcLimits
 from framework.server.accepting import Acceptor
 from framework.server.connections import ConnectionGuard
+from framework.server.logs import AccessLog
+from framework.server.probes import Probes
 from framework.server.protocol import SERVER_NAME, Connection
 from framework.server.router import Router
 from framework.server.served_app import ServedApp
@@ -34,7 +36,6 @@ logger = logging.getLogger("framework.server")
 
 MIN_DRAIN_GRACE = 1.0  # seconds: even without keep-alive, a just-accepted connection's request
 DRAIN_POLL = 0.01      # seconds between two looks at whether a draining server's connections closed
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
 access_logger = logging.getLogger("framework.access")
 
 
@@ -65,10 +66,14 @@ class HttpServer:
         if dispatcher.actions:
             self.rpc = RpcEndpoint(dispatcher)
             self.rpc.add_routes(self.router)
+        self.probes = Probes(lambda: self.draining)
+        self.probes.add_routes(self.router, config)
 
     @property
     def requests_served(self) -> int:
-        return self._server.requests_count if self._server is not None else 0
+        """The app's requests answered: health probes are not counted."""
+        served = self._server.requests_count if self._server is not None else 0
+        return served - self.probes.answered
 
     def _with_middlewares(self, middlewares: list[Any]) -> Callable[[http.Handler], http.Handler]:
         """How each route's handler is wrapped: the modules' middlewares, first outermost.
@@ -149,7 +154,7 @@ class HttpServer:
             Connection, server, loop=asyncio.get_running_loop(),
             keepalive_timeout=config.keepalive_timeout,
             access_log=access_logger if config.access_log else None,
-            access_log_format=ACCESS_LOG_FORMAT, rejections=RateLimitedLog(logger))
+            access_log_class=AccessLog, rejections=RateLimitedLog(logger))
         # every connection is a Connection: ``connection`` above is the only protocol factory
         self._guard = guard = ConnectionGuard(lambda: cast(list[Connection], server.connections),
                                               config.header_read_timeout)
