@@ -6,10 +6,14 @@
 3. memory: each worker's USS (memory unique to it: what one more worker costs) after it
    served requests;
 4. rolling restarts under load: 4 keep-alive connections (wrk when installed) load /hello
-   while the master is sent SIGHUP, each time until every old worker is gone.
+   while the master is sent SIGHUP, each time until every old worker is gone;
+5. reload: ``fw server:reload`` (every worker imports the app afresh), timed from running
+   the command to its return, while wrk loads /hello over 4 keep-alive connections from
+   the same moment until the command returns: the requests served during it.
 
-Targets: start-up under 1.5 s, restart under 0.5 s, USS under 15 MiB, no failed request
-across the rolling restarts. Run from the repository's root:
+Targets: start-up under 1.5 s, restart under 0.5 s, USS under 15 MiB, a reload under 3 s,
+no failed request across the rolling restarts and the reload. Run from the repository's
+root (the reload row needs wrk):
 
     python -m bench.lifecycle [--workers 4] [--kills 3] [--rolling 3]
 """
@@ -29,13 +33,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
-from bench.loadgen import LoadResult, load
+from bench.loadgen import LoadResult, load, parse_wrk, wrk_command
 from bench.servers import REPO, bench_env, free_port
 from framework.server.slots import STABLE_AFTER
 
 START_TARGET = 1.5
 RESTART_TARGET = 0.5
 USS_TARGET_MIB = 15.0
+RELOAD_TARGET = 3.0
+RELOAD_DONE = re.compile(r"reload done in ([\d.]+) s")
 SERVING = re.compile(r"worker (\d+) \(pid (\d+)\) serving")
 KEEP_ALIVE_CONNECTIONS = 4
 LOAD_BEFORE_RESTARTS = 1.0  # seconds of load before the first SIGHUP
@@ -103,6 +109,25 @@ def restarts_under_load(server: Server, restarts: int) -> tuple[LoadResult, list
         return loading.result(), durations
 
 
+def reload_under_load(server: Server) -> tuple[float, float, LoadResult]:
+    """``fw server:reload`` while wrk loads /hello from the same moment until it returns:
+    the command's time, the master's own ("reload done in"), and what wrk saw meanwhile."""
+    url = f"http://127.0.0.1:{server.port}/hello"
+    wrk = subprocess.Popen(wrk_command(url, 120, KEEP_ALIVE_CONNECTIONS),
+                           stdout=subprocess.PIPE, text=True)
+    started = time.perf_counter()
+    try:
+        subprocess.run([sys.executable, "-m", "framework.cli", "server:reload", "--app",
+                        "bench.apps:app", "--port", str(server.port)],
+                       cwd=REPO, env=bench_env(), check=True, capture_output=True, timeout=120)
+        took = time.perf_counter() - started
+    finally:
+        wrk.send_signal(signal.SIGINT)  # wrk prints its summary so far
+        output, _ = wrk.communicate(timeout=30)
+    _, done = server.wait_line(RELOAD_DONE, since=started)
+    return took, float(done.group(1)), parse_wrk(output)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
@@ -126,6 +151,7 @@ def main() -> int:
             back_at, _ = server.wait_line(SERVING, since=killed_at)
             restarts.append(back_at - killed_at)
         rolled, rolling = restarts_under_load(server, args.rolling)
+        reload_took, master_took, during_reload = reload_under_load(server)
     finally:
         server.stop()
 
@@ -139,6 +165,10 @@ def main() -> int:
          f"< {USS_TARGET_MIB:g} MiB", worst_uss < USS_TARGET_MIB),
         (f"keep-alive requests failed over {args.rolling} SIGHUPs",
          f"{rolled.errors} of {rolled.requests}", "0", rolled.errors == 0),
+        (f"fw server:reload of {args.workers} workers", f"{reload_took:.3f} s",
+         f"< {RELOAD_TARGET:g} s", reload_took < RELOAD_TARGET),
+        ("requests failed during the reload",
+         f"{during_reload.errors} of {during_reload.requests}", "0", during_reload.errors == 0),
     ]
     print(f"fw server:start --workers {args.workers}, bench/apps.py's app")
     print(f"{'measure':<46}{'value':>11}{'target':>12}")
@@ -148,6 +178,10 @@ def main() -> int:
     print("USS per worker: " + ", ".join(f"{mib:.1f} MiB" for mib in sorted(uss.values())))
     print(f"rolling restarts under {rolled.client}'s load, SIGHUP to every old worker gone: "
           + ", ".join(f"{seconds:.3f} s" for seconds in rolling))
+    print(f"fw server:reload: {reload_took:.3f} s from running the command to its return "
+          f"({master_took:.3f} s in the master); wrk served {during_reload.requests} requests "
+          f"meanwhile ({during_reload.requests_per_second:,.0f}/s, p99 "
+          f"{during_reload.p99_ms:.1f} ms)")
     return 0 if all(met for *_, met in rows) else 1
 
 

@@ -36,11 +36,19 @@ def load(url: str, seconds: float = 5.0, connections: int = 64) -> LoadResult:
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def load_with_wrk(url: str, seconds: float, connections: int) -> LoadResult:
+def wrk_command(url: str, seconds: float, connections: int) -> list[str]:
     """wrk with one thread (the machine's other cores belong to the server)."""
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
-        capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    return ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url]
+
+
+def load_with_wrk(url: str, seconds: float, connections: int) -> LoadResult:
+    output = subprocess.run(wrk_command(url, seconds, connections), capture_output=True,
+                            text=True, check=True, timeout=seconds + 30).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> LoadResult:
+    """wrk's summary (printed at its end, or when it is interrupted) as a LoadResult."""
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
     total = int(re.search(r"(\d+) requests in", output).group(1))
