@@ -26,7 +26,7 @@ import dataclasses
 import os
 
 from framework import App, FrameworkModule, http
-from greeting import GREETING
+from greeting import GREETING, LISTENERS
 
 VERSION = "{version}"
 
@@ -47,19 +47,34 @@ class VersionController:
 
 
 app = App(imports=[FrameworkModule(workers=2, access_log=False, graceful_shutdown_timeout=10)],
-          controllers=[VersionController], name="reload-test")
+          controllers=[VersionController], listeners=LISTENERS, name="reload-test")
 '''
 MAIN_GUARD = '''
 if __name__ == "__main__":
     app.run()
 '''
 BROKEN = 'VERSION = "v3"\ndef broken(:\n'  # a SyntaxError on line 2
+BOOTSTRAP = '''
+import asyncio
+
+from framework import event_dispatcher
+from framework.events import on_server_worker_bootstrap
+
+GREETING = "hello from v2"
+
+
+@event_dispatcher.listen(on_server_worker_bootstrap)
+async def connect_database(event) -> None:
+    {body}
+
+LISTENERS = [connect_database]
+'''
 
 
 def write_version(project: Path, version: str, app_file: str = "reload_app.py",
                   main_guard: bool = False) -> None:
     """The app file and the project module it imports, both saying ``version``."""
-    (project / "greeting.py").write_text(f'GREETING = "hello from {version}"\n')
+    (project / "greeting.py").write_text(f'GREETING = "hello from {version}"\nLISTENERS = []\n')
     (project / app_file).write_text(APP.format(version=version)
                                     + (MAIN_GUARD if main_guard else ""))
 
@@ -150,3 +165,34 @@ def test_each_way_of_finding_the_app_is_found_again_by_a_reload(
         wait_for(lambda: reloads_logged(server, "done") == 1, 30, message="the reload")
         second = wait_for(partial(two_workers, server, first), 15, message="new workers")
         every_worker_serves(server, "v2", second)
+
+
+def test_a_new_worker_that_does_not_boot_stops_the_reload_and_is_not_tried_again(
+        tmp_path: Path) -> None:
+    write_version(tmp_path, "v1")
+    with ServerProcess("reload_app:app", cwd=tmp_path) as server:
+        server.wait_serving()
+        first = wait_for(partial(two_workers, server), 15, message="two workers")
+        greeting = tmp_path / "greeting.py"
+
+        greeting.write_text("import no_such_module\n")
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: reloads_logged(server, "to generation 1 failed") == 1, 30,
+                 message="the reload to fail")
+        assert "ModuleNotFoundError: No module named 'no_such_module'" in server.output()
+
+        greeting.write_text(BOOTSTRAP.format(body='raise RuntimeError("database unreachable")'))
+        reload = run_fw("server:reload", "--app", "reload_app:app", "--port", str(server.port),
+                        cwd=tmp_path)
+        assert reload.returncode == 1, reload
+        assert "RuntimeError" in reload.stderr and "database unreachable" in reload.stderr
+
+        greeting.write_text(BOOTSTRAP.format(body="await asyncio.sleep(3600)"))
+        reload = run_fw("server:reload", "--app", "reload_app:app", "--port", str(server.port),
+                        "--timeout", "1", cwd=tmp_path)
+        assert reload.returncode == 1 and "timed out after 1 s" in reload.stderr, reload
+
+        wait_for(lambda: live_workers(server) == first, 15, message="the new workers gone")
+        every_worker_serves(server, "v1", first)
+        assert server.output().count(") booting") == 5  # 2 first workers, 1 per reload
+    assert server.process.returncode == 0
