@@ -13,6 +13,7 @@ from framework.broker import (
 )
 from framework.config import FrameworkConfig
 from framework.di.provider import provide
+from framework.metrics import Metrics
 from framework.module import Module
 from framework.process import ProcessInfo, process_info
 from framework.server.supervisor import Supervisor, supervisor_of_this_process
@@ -21,11 +22,13 @@ _BROKER_FACADES = [BrokerBus, BrokerCache, BrokerKeyValue, BrokerLock, BrokerQue
 
 
 class FrameworkModule(Module):
-    """Provides FrameworkConfig, ProcessInfo, the broker and (for master-side code) Supervisor.
+    """Provides FrameworkConfig, ProcessInfo, the broker, Metrics and (for master-side code)
+    Supervisor.
 
     ``FrameworkModule(workers=4)`` sets FrameworkConfig fields. ProcessInfo, BrokerAdapter and
     Supervisor are per process: the server overrides them in each process's container with
-    what that process is (a worker's role and pipe, the master's Supervisor).
+    what that process is (a worker's role and pipe, the master's Supervisor). Metrics is a
+    singleton, so each process builds its own after the fork.
     """
 
     name = "framework"
@@ -35,5 +38,6 @@ class FrameworkModule(Module):
         provide(BrokerAdapter, use_factory=broker_adapter),
         *_BROKER_FACADES,
         provide(Supervisor, use_factory=supervisor_of_this_process),
+        Metrics,
     ]
-    exports = [ProcessInfo, BrokerAdapter, *_BROKER_FACADES, Supervisor]
+    exports = [ProcessInfo, BrokerAdapter, *_BROKER_FACADES, Supervisor, Metrics]

@@ -79,15 +79,19 @@ class Subscription:
 class BrokerBus(BrokerFacade):
     """Channels of messages: every subscriber, in every process, gets each message once."""
 
+    kind = "bus"
+
     async def publish(self, channel: str, message: Any) -> None:
         """Send ``message`` (JSON-compatible) to the channel's subscribers."""
         check_name(channel, "channel")
+        self._operations.count("publish")
         await self._adapter.publish(channel,
                                     self._encode(message, f"message for channel {channel!r}"))
 
     async def subscribe(self, channel: str) -> Subscription:
         """A subscription receiving every message published on ``channel`` after it returns."""
         check_name(channel, "channel")
+        self._operations.count("subscribe")
         subscription = Subscription(self._adapter, channel)
         await self._adapter.subscribe(channel, subscription.deliver)
         return subscription

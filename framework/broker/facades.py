@@ -10,12 +10,13 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, ClassVar
 
 from framework.broker.adapter import BrokerAdapter, Number, StopConsuming
 from framework.broker.codec import check_name, decode, encode, max_value_bytes
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
+from framework.metrics import Metrics
 
 DEFAULT_LOCK_TTL = 60.0
 BUILD_LOCK_TTL = 60.0
@@ -38,12 +39,31 @@ async def _call(function: Callable[..., Any], *args: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-class BrokerFacade:
-    """What every facade holds: this process's adapter, and how big a value may be."""
+class Operations:
+    """fw_broker_operations_total of one kind of facade (bus, cache, kv, lock, queue)."""
 
-    def __init__(self, adapter: BrokerAdapter, config: FrameworkConfig | None = None) -> None:
+    def __init__(self, kind: str, metrics: Metrics | None) -> None:
+        self._kind = kind
+        self._counter = None if metrics is None else metrics.counter(
+            "fw_broker_operations_total", "Broker calls made, by facade and operation",
+            ("kind", "operation"))
+
+    def count(self, operation: str) -> None:
+        if self._counter is not None:
+            self._counter.labels(self._kind, operation).inc()
+
+
+class BrokerFacade:
+    """What every facade holds: this process's adapter, how big a value may be, and the
+    count of its calls (``kind`` is the facade's metrics label)."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, adapter: BrokerAdapter, config: FrameworkConfig | None = None,
+                 metrics: Metrics | None = None) -> None:
         self._adapter = adapter
         self._max_value_bytes = max_value_bytes(config)
+        self._operations = Operations(self.kind, metrics)
 
     def _encode(self, value: Any, what: str) -> str:
         """``value`` as JSON text: TypeError if it is not JSON, ValueError if it is too big."""
@@ -93,8 +113,9 @@ class BrokerLock:
 
     MIN_POLL, MAX_POLL = 0.001, 0.05
 
-    def __init__(self, adapter: BrokerAdapter) -> None:
+    def __init__(self, adapter: BrokerAdapter, metrics: Metrics | None = None) -> None:
         self._adapter = adapter
+        self._operations = Operations("lock", metrics)
 
     def lock(self, name: str, ttl: float = DEFAULT_LOCK_TTL,
              timeout: float | None = None) -> _LockRequest:
@@ -103,23 +124,29 @@ class BrokerLock:
         _check_ttl(ttl, "lock ttl", optional=False)
         if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
             raise ValueError(f"lock timeout must be seconds >= 0 or None, got {timeout!r}")
+        self._operations.count("lock")
         return _LockRequest(self, name, ttl, timeout)
 
     async def try_lock(self, name: str, ttl: float = DEFAULT_LOCK_TTL) -> HeldLock | None:
         """The lock if it is free now, else None."""
         check_name(name, "lock name")
         _check_ttl(ttl, "lock ttl", optional=False)
+        self._operations.count("try_lock")
+        return await self._acquire(name, ttl)
+
+    async def _acquire(self, name: str, ttl: float) -> HeldLock | None:
         token = await self._adapter.lock_acquire(name, ttl)
         return None if token is None else HeldLock(self._adapter, name, token)
 
     async def is_locked(self, name: str) -> bool:
         check_name(name, "lock name")
+        self._operations.count("is_locked")
         return await self._adapter.lock_is_held(name)
 
     async def _wait_for(self, name: str, ttl: float, timeout: float | None) -> HeldLock:
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = self.MIN_POLL
-        while (held := await self.try_lock(name, ttl)) is None:
+        while (held := await self._acquire(name, ttl)) is None:
             if deadline is not None and time.monotonic() >= deadline:
                 raise LockTimeout(f"lock {name!r} was still held by another owner after "
                                   f"{timeout}s")
@@ -132,23 +159,31 @@ class BrokerLock:
 class BrokerCache(BrokerFacade):
     """Shared cache with ttl; each process keeps a near copy that writes invalidate."""
 
-    def __init__(self, adapter: BrokerAdapter, config: FrameworkConfig | None = None) -> None:
-        super().__init__(adapter, config)
+    kind = "cache"
+
+    def __init__(self, adapter: BrokerAdapter, config: FrameworkConfig | None = None,
+                 metrics: Metrics | None = None) -> None:
+        super().__init__(adapter, config, metrics)
         self._locks = BrokerLock(adapter)
 
     async def get(self, key: str) -> Any:
         """The value, or None when absent or expired."""
-        payload = await self._adapter.cache_get(check_name(key, "cache key"))
+        check_name(key, "cache key")
+        self._operations.count("get")
+        payload = await self._adapter.cache_get(key)
         return None if payload is None else decode(payload)
 
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         """Store ``value`` for ``ttl`` seconds (None: until deleted)."""
         check_name(key, "cache key")
         ttl = _check_ttl(ttl, "cache ttl")
+        self._operations.count("set")
         await self._adapter.cache_set(key, self._encode(value, f"cache value for {key!r}"), ttl)
 
     async def delete(self, key: str) -> None:
-        await self._adapter.cache_delete(check_name(key, "cache key"))
+        check_name(key, "cache key")
+        self._operations.count("delete")
+        await self._adapter.cache_delete(key)
 
     async def get_or_set(self, key: str, build: Callable[[], Any],
                          ttl: float | None = None) -> Any:
@@ -158,6 +193,7 @@ class BrokerCache(BrokerFacade):
         """
         check_name(key, "cache key")
         ttl = _check_ttl(ttl, "cache ttl")
+        self._operations.count("get_or_set")
         payload = await self._adapter.cache_get(key)
         if payload is None:
             async with self._locks.lock(f"fw.cache.build:{key}", ttl=BUILD_LOCK_TTL):
@@ -171,23 +207,31 @@ class BrokerCache(BrokerFacade):
 class BrokerKeyValue(BrokerFacade):
     """Shared key-values; ``increment`` is atomic across processes."""
 
+    kind = "kv"
+
     async def get(self, key: str) -> Any:
-        payload = await self._adapter.kv_get(check_name(key, "key"))
+        check_name(key, "key")
+        self._operations.count("get")
+        payload = await self._adapter.kv_get(key)
         return None if payload is None else decode(payload)
 
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         check_name(key, "key")
         ttl = _check_ttl(ttl, "key-value ttl")
+        self._operations.count("set")
         await self._adapter.kv_set(key, self._encode(value, f"value for key {key!r}"), ttl)
 
     async def delete(self, key: str) -> None:
-        await self._adapter.kv_delete(check_name(key, "key"))
+        check_name(key, "key")
+        self._operations.count("delete")
+        await self._adapter.kv_delete(key)
 
     async def increment(self, key: str, by: Number = 1) -> Number:
         """Add ``by`` (int or float) to the number at ``key`` (0 when absent); the new value."""
         check_name(key, "key")
         if isinstance(by, bool) or not isinstance(by, int | float):
             raise TypeError(f"increment of key {key!r}: by must be an int or float, got {by!r}")
+        self._operations.count("increment")
         return await self._adapter.kv_increment(key, by)
 
 
@@ -205,8 +249,11 @@ class QueueConsumer:
 class BrokerQueue(BrokerFacade):
     """Job queues: each message goes to one consumer; failed or orphaned ones come back."""
 
+    kind = "queue"
+
     async def produce(self, queue: str, message: Any) -> None:
         check_name(queue, "queue name")
+        self._operations.count("produce")
         await self._adapter.produce(queue, self._encode(message, f"message for queue {queue!r}"))
 
     async def consume(self, queue: str, handler: Callable[[Any], Any],
@@ -219,6 +266,7 @@ class BrokerQueue(BrokerFacade):
         if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) \
                 or max_parallel < 1:
             raise ValueError(f"max_parallel must be an int >= 1, got {max_parallel!r}")
+        self._operations.count("consume")
 
         async def run(payload: str) -> None:
             await _call(handler, decode(payload))

@@ -21,6 +21,7 @@ import orjson
 from framework.di.resolver import Resolver
 from framework.errors import DeclarationError
 from framework.json_body import MAX_DEPTH, nested_too_deep
+from framework.metrics import Metrics
 from framework.rpc.actions import InvalidParams, ParamsPlan, actions_of, controller_name
 from framework.rpc.errors import (
     INTERNAL_ERROR,
@@ -38,6 +39,12 @@ logger = logging.getLogger("framework.rpc")
 
 _NO_ID = object()
 _NO_PARAMS: dict[str, Any] = {}
+# fw_rpc_calls_total's outcome label, by the error a call was answered with (None: a result)
+OUTCOMES: dict[int | None, str] = {
+    None: "ok", METHOD_NOT_FOUND: "not_found", INVALID_PARAMS: "invalid_params",
+    INTERNAL_ERROR: "internal_error", SERVICE_UNAVAILABLE: "unavailable"}
+APP_ERROR = "error"            # an RpcError of the action's own
+UNKNOWN_METHOD = "<unknown>"   # the method label of a call to no action: clients choose few
 
 
 class _Action:
@@ -53,9 +60,13 @@ class _Action:
 class RpcDispatcher:
     """Maps ``"<controller>.<action>"`` to ``@rpc.action`` methods and answers payloads."""
 
-    def __init__(self, app: Resolver, controllers: list[type], limits: RpcLimits) -> None:
+    def __init__(self, app: Resolver, controllers: list[type], limits: RpcLimits,
+                 metrics: Metrics | None = None) -> None:
         self._app = app
         self.limits = limits
+        self._calls = None if metrics is None else metrics.counter(
+            "fw_rpc_calls_total", "JSON-RPC calls answered, by method and outcome",
+            ("method", "outcome"))
         self.actions: dict[str, _Action] = {}
         for cls in controllers:
             name = controller_name(cls)
@@ -122,7 +133,9 @@ class RpcDispatcher:
         try:
             result = await self._call(call["method"], call.get("params", _NO_PARAMS))
         except RpcError as error:
+            self._count(call["method"], error.code)
             return None if call_id is _NO_ID else _encode_error(call_id, error)
+        self._count(call["method"], None)
         if call_id is _NO_ID:
             return None
         try:
@@ -130,6 +143,11 @@ class RpcDispatcher:
         except TypeError as error:
             logger.error("RPC %s returned a value JSON cannot hold: %s", call["method"], error)
             return _encode_error(call_id, RpcError.standard(INTERNAL_ERROR))
+
+    def _count(self, method: str, code: int | None) -> None:
+        if self._calls is not None:
+            self._calls.labels(method if method in self.actions else UNKNOWN_METHOD,
+                               OUTCOMES.get(code, APP_ERROR)).inc()
 
     async def _call(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         action = self.actions.get(method)

@@ -27,6 +27,7 @@ from framework import events
 from framework.broker import BrokerAdapter, BrokerHost
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
+from framework.metrics import Metrics
 from framework.process import process_info
 from framework.server.binding import socket_url
 from framework.server.control import control
@@ -37,6 +38,7 @@ from framework.server.pid_file import PidFile, PidFileError
 from framework.server.process_title import title_master
 from framework.server.reloader import RELOAD_TIMEOUT, AppSource, ReloadResult, Rolling
 from framework.server.served_app import ServedApp
+from framework.server.server_metrics import ServerMetrics
 from framework.server.slots import BOOTING, SERVING, STOPPING, Slot, WorkerProcess, worker_name
 from framework.server.status import server_status
 from framework.server.supervisor import Supervisor
@@ -102,6 +104,7 @@ class Arbiter:
         self.address = ""
         self.control: ControlServer | None = None
         self.stop_requested: HaltServer | None = None  # by an operator (fw server:stop)
+        self.metrics: ServerMetrics | None = None     # the workers' figures, summed
 
     async def run(self) -> int:
         try:
@@ -137,6 +140,8 @@ class Arbiter:
             loop.add_signal_handler(signum, self.signal, signum)
         self.notices.start()
         self.app.override_in_process(Supervisor, Supervisor(self.workers))
+        if self.config.metrics_path:
+            self.metrics = ServerMetrics(self.app.get(Metrics), self.workers)
         sock = self.sock
         assert sock is not None  # until now, the one run_master was given
         self.address = address = socket_url(sock)
@@ -318,7 +323,8 @@ class Arbiter:
                                   slot.worker_id, self.pid, fresh))
         worker_end.close()
         pipe = WorkerPipe(master_end, pid, worker_name(slot.worker_id, pid), self,
-                          self.broker_host)
+                          self.broker_host, None if self.metrics is None
+                          else self.metrics.of_worker(pid, slot.worker_id))
         worker = WorkerProcess(slot.worker_id, pid, self.generation, pipe, slot.restarts)
         self.workers[pid] = worker
         pipe.start()
@@ -422,6 +428,8 @@ class Arbiter:
                 slot.successor = None
             if not abandoned:
                 slot.record_exit(worker, time.monotonic())
+                if self.metrics is not None and not self.stopping:
+                    self.metrics.worker_restarted()
         giving_up = slot is not None and slot.failing and not self.stopping
         will_restart = slot is not None and not self.stopping and not giving_up
         self.notices.notify(events.on_worker_exit, events.WorkerEvent(

@@ -107,11 +107,27 @@ class Router:
                 allowed |= routes.keys()
         return allowed
 
+    def templates(self) -> dict[Handler, str]:
+        """Each route's handler and its path template (``/users/{id}``), as metrics name it."""
+        found: dict[Handler, str] = {}
+        for methods in self._static.values():
+            for handler, info in methods.values():
+                found[handler] = _template(info.route)
+        for _, routes in self._dynamic:
+            for handler, route in routes.values():
+                found[handler] = _template(route)
+        return found
+
     async def _answer_no_route(self, request: web.Request) -> web.StreamResponse:
         allowed = self.allowed_methods(request.rel_url.path_safe)
         if allowed:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
         raise web.HTTPNotFound(text=f"no route for {request.method} {request.path}")
+
+
+def _template(route: web.AbstractRoute) -> str:
+    resource = route.resource  # a resource with no routes of aiohttp's own is falsy
+    return resource.canonical if resource is not None else ""
 
 
 def route_template(request: web.BaseRequest) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial, update_wrapper
 from typing import Any, cast
@@ -20,12 +21,14 @@ from aiohttp import hdrs, web
 
 from framework import compat, http
 from framework.config import FrameworkConfig
+from framework.metrics import Metrics
 from framework.ratelimit import RateLimitedLog
 from framework.rpc.dispatcher import RpcDispatcher
 from framework.rpc.endpoint import RpcEndpoint
 from framework.rpc.limits import RpcLimits
 from framework.server.accepting import Acceptor
 from framework.server.connections import ConnectionGuard
+from framework.server.http_metrics import HttpMetrics
 from framework.server.logs import AccessLog
 from framework.server.probes import Probes
 from framework.server.protocol import SERVER_NAME, Connection
@@ -47,7 +50,10 @@ class HttpServer:
     chain unless the app's modules declare middlewares.
     """
 
-    def __init__(self, app: ServedApp, config: FrameworkConfig) -> None:
+    def __init__(self, app: ServedApp, config: FrameworkConfig,
+                 scrape: Callable[[], Awaitable[bytes]] | None = None) -> None:
+        """``scrape`` gathers the whole server's /metrics (a worker asks its master); without
+        it, this process's own figures are the server's (workers=0)."""
         self.app = app
         self.config = config
         self.in_flight = 0
@@ -61,13 +67,18 @@ class HttpServer:
         self.router = Router(self.web_app, self._with_middlewares(list(app.middlewares)))
         controllers = list(app.controllers)
         http.add_routes(self.router, app, controllers)
+        metrics: Metrics | None = app.get(Metrics) if config.metrics_path else None
+        self.metrics = None if metrics is None else HttpMetrics(
+            metrics, self.router.templates, lambda: self.in_flight)
         self.rpc: RpcEndpoint | None = None
-        dispatcher = RpcDispatcher(app, controllers, RpcLimits.of(config))
+        dispatcher = RpcDispatcher(app, controllers, RpcLimits.of(config), metrics)
         if dispatcher.actions:
             self.rpc = RpcEndpoint(dispatcher)
             self.rpc.add_routes(self.router)
         self.probes = Probes(lambda: self.draining)
         self.probes.add_routes(self.router, config)
+        if self.metrics is not None and metrics is not None:
+            self.metrics.add_route(self.router, config.metrics_path, metrics, scrape)
 
     @property
     def requests_served(self) -> int:
@@ -113,6 +124,8 @@ class HttpServer:
             response = await self._answer_expect(request)
             if response is not None:
                 return response
+        metrics = self.metrics
+        started = time.perf_counter() if metrics is not None else 0.0
         self.in_flight += 1
         try:
             response = await handler(request)
@@ -121,6 +134,9 @@ class HttpServer:
                                                self.config.max_body_size)
         finally:
             self.in_flight -= 1
+        if metrics is not None:
+            metrics.observe(request.method, handler, response.status,
+                            time.perf_counter() - started)
         if self.draining:  # Connection: close, so the client's next request finds a live worker
             response.force_close()
         return response

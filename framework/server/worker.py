@@ -27,8 +27,9 @@ import psutil
 from framework import events
 from framework.broker import BrokerAdapter
 from framework.broker.pipe import PipeAdapter, attach_to_master
-from framework.channel import Channel
+from framework.channel import Channel, FrameTooLarge
 from framework.config import FrameworkConfig
+from framework.metrics import Metrics
 from framework.process import ProcessInfo, become_worker, process_info
 from framework.server.binding import bind_socket
 from framework.server.control import BROKER, CONTROL, control, handle_control
@@ -36,6 +37,7 @@ from framework.server.fork import die_with_parent, exit_child
 from framework.server.process_title import title_worker
 from framework.server.reloader import AppSource, worker_config
 from framework.server.served_app import ServedApp
+from framework.server.server_metrics import REPORT_EVERY, MasterScrapes
 from framework.server.serving import HttpServer
 
 new_event_loop: Callable[[], asyncio.AbstractEventLoop]
@@ -86,6 +88,9 @@ class Worker:
         self.name = f"worker {worker_id} (pid {os.getpid()})"
         self.started = time.monotonic()
         self.process = psutil.Process()
+        self.metrics: Metrics | None = None  # reported to the master unless metrics are off
+        self.scrapes = MasterScrapes()
+        self._next_report = 0.0
         self.server: HttpServer | None = None
         self.channel: Channel | None = None
         self.broker: PipeAdapter | None = None
@@ -122,6 +127,7 @@ class Worker:
                 await self.app.shutdown()
             return WORKER_BOOT_ERROR
         await self.shutdown(await self._stop)
+        self.report_metrics()  # its last counts, kept by the master
         self.exiting = True
         for task in tasks:
             task.cancel()
@@ -144,7 +150,9 @@ class Worker:
         """Resources and bootstrap listeners, serve, the `_done` listeners, tell the master."""
         await self.app.startup()
         await self._dispatch(events.on_server_bootstrap, events.on_server_worker_bootstrap)
-        self.server = HttpServer(self.app, self.config)
+        if self.config.metrics_path:
+            self.metrics = self.app.get(Metrics)
+        self.server = HttpServer(self.app, self.config, self.scrape_server)
         await self.server.start(self.sock if self.sock is not None else self._bind_own())
         await self._dispatch(events.on_server_bootstrap_done,
                              events.on_server_worker_bootstrap_done)
@@ -244,6 +252,9 @@ class Worker:
         while True:
             await self._tell_master(control("heartbeat"))
             self._ask_to_retire_when_due()
+            if self.server is not None and time.monotonic() >= self._next_report:
+                self._next_report = time.monotonic() + REPORT_EVERY
+                self.report_metrics()
             await asyncio.sleep(tick)
 
     def _ask_to_retire_when_due(self) -> None:
@@ -263,6 +274,26 @@ class Worker:
 
     def on_stop(self, message: dict[str, Any]) -> None:
         self.request_stop(float(message["timeout"]))
+
+    def on_metrics(self, message: dict[str, Any]) -> None:
+        self.report_metrics(int(message["id"]))
+
+    def on_scraped(self, message: dict[str, Any]) -> None:
+        self.scrapes.answered(message)
+
+    def report_metrics(self, request_id: int | None = None) -> None:
+        """This worker's snapshot to the master: asked for (``request_id``) or not."""
+        if self.metrics is None or self.channel is None or self.channel.is_closing:
+            return
+        asked = {} if request_id is None else {"id": request_id}
+        try:
+            self.channel.write(control("metrics", snapshot=self.metrics.snapshot(), **asked))
+        except FrameTooLarge as error:
+            logger.error("%s: its metrics are too many to report: %s", self.name, error)
+
+    async def scrape_server(self) -> bytes:
+        """GET metrics_path: the whole server's figures, gathered by the master."""
+        return await self.scrapes.ask(self.channel)
 
     def on_stats(self, message: dict[str, Any]) -> None:
         assert self.channel is not None

@@ -1,7 +1,9 @@
 """The master's end of one worker's pipe: control frames, broker frames, stats requests.
 
 Control frames go to the arbiter (ready, heartbeat, retire, boot_failed), named by the
-worker's pid, or answer a stats request; broker frames go to the master's broker host.
+worker's pid, or answer a stats or metrics request; metrics snapshots go to the master's
+sums, and a worker's scrape is answered with the whole server's /metrics text; broker
+frames go to the master's broker host.
 Whatever a worker sends, the master keeps running: bad frames are logged with the worker's
 name and dropped. The pipe knows its worker only by pid and name, so this module needs
 nothing of the arbiter's bookkeeping (slots.py), which holds each worker's pipe.
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 from framework.broker import BrokerHost
 from framework.channel import MAX_FRAME_SIZE, Channel
 from framework.server.control import BROKER, CONTROL, control, handle_control
+from framework.server.server_metrics import WorkerMetrics
 
 logger = logging.getLogger("framework.server")
 
@@ -39,13 +42,15 @@ class WorkerPipe:
     """
 
     def __init__(self, conn: Connection, pid: int, name: str, listener: PipeListener,
-                 broker_host: BrokerHost | None) -> None:
+                 broker_host: BrokerHost | None, metrics: WorkerMetrics | None = None) -> None:
         self._conn: Connection | None = conn
         self.fd: int | None = conn.fileno()
         self.pid = pid
         self.name = name
         self._listener = listener
         self._broker_host = broker_host
+        self._metrics = metrics
+        self._scrapes: set[asyncio.Task[None]] = set()
         self._channel: Channel | None = None
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
@@ -65,10 +70,17 @@ class WorkerPipe:
 
     async def stats(self, timeout: float) -> dict[str, Any] | None:
         """The worker's answer to a stats request, or None when it does not answer in time."""
+        return await self._ask("stats", timeout)
+
+    async def metrics(self, timeout: float) -> dict[str, Any] | None:
+        """The worker's metrics snapshot (reported as it arrives), or None without one in time."""
+        return await self._ask("metrics", timeout)
+
+    async def _ask(self, op: str, timeout: float) -> dict[str, Any] | None:
         request_id = next(self._ids)
         reply = self._replies[request_id] = asyncio.get_running_loop().create_future()
         try:
-            if not self.send(control("stats", id=request_id)):
+            if not self.send(control(op, id=request_id)):
                 return None
             return await asyncio.wait_for(reply, timeout)
         except TimeoutError:
@@ -103,6 +115,8 @@ class WorkerPipe:
             # flight and subscriptions go now, as it dies.
             if host is not None and attached:
                 host.detach(self.pid)
+            if self._metrics is not None:  # every report it sent was read: its counts stay
+                self._metrics.retire()
             await self._close_channel()
             self._listener.worker_closed_pipe(self.pid)
 
@@ -137,6 +151,36 @@ class WorkerPipe:
         self._listener.worker_boot_failed(self.pid, str(message["error"]))
 
     def on_stats(self, message: dict[str, Any]) -> None:
+        self._answered(message)
+
+    def on_metrics(self, message: dict[str, Any]) -> None:
+        """Its snapshot: asked for (with the request's id) or reported on its own."""
+        snapshot = message["snapshot"]
+        if not isinstance(snapshot, dict):
+            raise TypeError("a metrics snapshot is a JSON object")
+        if self._metrics is not None:
+            self._metrics.report(snapshot)
+        if "id" in message:
+            self._answered(message)
+
+    def on_scrape(self, message: dict[str, Any]) -> None:
+        """It was asked for /metrics: answer with the whole server's text."""
+        if self._metrics is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._answer_scrape(
+            self._metrics, int(message["id"])))
+        self._scrapes.add(task)
+        task.add_done_callback(self._scrapes.discard)
+
+    async def _answer_scrape(self, metrics: WorkerMetrics, request_id: int) -> None:
+        try:
+            self.send(control("scraped", id=request_id,
+                              text=(await metrics.exposition()).decode()))
+        except Exception as error:  # noqa: BLE001 - the worker answers 503; the master lives
+            logger.exception("gathering metrics for %s failed", self.name)
+            self.send(control("scraped", id=request_id, error=type(error).__name__))
+
+    def _answered(self, message: dict[str, Any]) -> None:
         reply = self._replies.get(message["id"])
         if reply is not None and not reply.done():
             reply.set_result(message)
