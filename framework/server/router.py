@@ -139,7 +139,6 @@ def route_template(request: web.BaseRequest) -> str | None:
         info: web.UrlMappingMatchInfo | None = request.match_info
     except AssertionError:  # aiohttp asserts it was set: aiohttp answered before routing
         return None
-    if info is None:
+    if info is None or info.route.resource is _NO_ROUTE:
         return None
-    resource = info.route.resource
-    return None if resource is None or resource is _NO_ROUTE else resource.canonical
+    return _template(info.route) or None
