@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import sys
+from collections.abc import Set
 from functools import partial
 from pathlib import Path
 
@@ -83,7 +85,7 @@ def live_workers(server: ServerProcess) -> set[int]:
     return {pid for pid in server.remember_children() if pid_alive(pid)}
 
 
-def two_workers(server: ServerProcess, other_than: set[int] = frozenset()) -> set[int] | None:
+def two_workers(server: ServerProcess, other_than: Set[int] = frozenset()) -> set[int] | None:
     live = live_workers(server)
     return live if len(live) == 2 and not live & other_than else None
 
@@ -105,21 +107,37 @@ def reloads_logged(server: ServerProcess, outcome: str) -> int:
     return len(re.findall(rf"master \d+: reload {outcome}", server.output()))
 
 
+def first_workers(server: ServerProcess) -> set[int]:
+    server.wait_serving()
+    workers: set[int] = wait_for(partial(two_workers, server), 15, message="two workers")
+    return workers
+
+
+def reload_by_sighup(server: ServerProcess, old: set[int], version: str) -> set[int]:
+    """The first reload, by SIGHUP: the two new workers, once each serves ``version``."""
+    server.signal(signal.SIGHUP)
+    wait_for(lambda: reloads_logged(server, "done") == 1, 30, message="the reload")
+    new: set[int] = wait_for(partial(two_workers, server, old), 15, message="new workers")
+    every_worker_serves(server, version, new)
+    return new
+
+
+def fw_reload(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_fw("server:reload", "--app", "reload_app:app", "--port", str(server.port),
+                  *args, cwd=server.cwd)
+
+
 def test_a_reload_serves_the_new_code_with_no_failed_request_and_a_broken_file_changes_nothing(
         tmp_path: Path) -> None:
     write_version(tmp_path, "v1")
     with ServerProcess("reload_app:app", cwd=tmp_path) as server:
-        server.wait_serving()
-        first = wait_for(partial(two_workers, server), 15, message="two workers")
+        first = first_workers(server)
         every_worker_serves(server, "v1", first)
         fresh, kept = Load(server.port, clients=2), KeepAliveLoad(server.port, clients=2)
         with fresh, kept:
             wait_for(lambda: fresh.ok > 50 and kept.ok > 100, 20, message="the load to run")
             write_version(tmp_path, "v2")
-            server.signal(signal.SIGHUP)
-            wait_for(lambda: reloads_logged(server, "done") == 1, 30, message="the reload")
-            second = wait_for(partial(two_workers, server, first), 15, message="new workers")
-            every_worker_serves(server, "v2", second)
+            second = reload_by_sighup(server, first, "v2")
             served = fresh.ok, kept.ok
             wait_for(lambda: fresh.ok > served[0] + 50 and kept.ok > served[1] + 100, 20,
                      message="the new workers to serve the load")
@@ -127,8 +145,7 @@ def test_a_reload_serves_the_new_code_with_no_failed_request_and_a_broken_file_c
             (fresh.failures[:5], kept.failures[:5])
 
         (tmp_path / "greeting.py").write_text(BROKEN)  # the command cannot import it either
-        reload = run_fw("server:reload", "--app", "reload_app:app", "--port", str(server.port),
-                        cwd=tmp_path)
+        reload = fw_reload(server)
         assert reload.returncode == 1, reload
         assert "SyntaxError" in reload.stderr and "greeting.py, line 2" in reload.stderr, \
             reload.stderr
@@ -138,8 +155,7 @@ def test_a_reload_serves_the_new_code_with_no_failed_request_and_a_broken_file_c
         every_worker_serves(server, "v2", second)
 
         write_version(tmp_path, "v3")
-        reload = run_fw("server:reload", "--app", "reload_app:app", "--port", str(server.port),
-                        cwd=tmp_path)
+        reload = fw_reload(server)
         assert reload.returncode == 0, reload
         third = wait_for(partial(two_workers, server, second), 15, message="new workers")
         every_worker_serves(server, "v3", third)
@@ -147,7 +163,7 @@ def test_a_reload_serves_the_new_code_with_no_failed_request_and_a_broken_file_c
     assert server.process.returncode == 0
 
 
-@pytest.mark.parametrize("started", ["FW_APP", "app.py", "python app.py"])
+@pytest.mark.parametrize("started", ["FW_APP", "app.py", "python app.py", "python -m pkg"])
 def test_each_way_of_finding_the_app_is_found_again_by_a_reload(
         tmp_path: Path, started: str) -> None:
     fw = [sys.executable, "-m", "framework.cli", "server:start"]
@@ -155,24 +171,23 @@ def test_each_way_of_finding_the_app_is_found_again_by_a_reload(
         "FW_APP": ("reload_app.py", {"FW_APP": "reload_app:app"}, fw),
         "app.py": ("app.py", {}, fw),
         "python app.py": ("app.py", {}, [sys.executable, "app.py", "server:start"]),
+        "python -m pkg": ("pkg/__main__.py", {}, [sys.executable, "-m", "pkg", "server:start"]),
     }[started]
-    write_version(tmp_path, "v1", app_file, main_guard=started == "python app.py")
+    script = started.startswith("python")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    write_version(tmp_path, "v1", app_file, main_guard=script)
     with ServerProcess("", cwd=tmp_path, env=env, command=command) as server:
-        server.wait_serving()
-        first = wait_for(partial(two_workers, server), 15, message="two workers")
-        write_version(tmp_path, "v2", app_file, main_guard=started == "python app.py")
-        server.signal(signal.SIGHUP)
-        wait_for(lambda: reloads_logged(server, "done") == 1, 30, message="the reload")
-        second = wait_for(partial(two_workers, server, first), 15, message="new workers")
-        every_worker_serves(server, "v2", second)
+        first = first_workers(server)
+        write_version(tmp_path, "v2", app_file, main_guard=script)
+        reload_by_sighup(server, first, "v2")
 
 
 def test_a_new_worker_that_does_not_boot_stops_the_reload_and_is_not_tried_again(
         tmp_path: Path) -> None:
     write_version(tmp_path, "v1")
     with ServerProcess("reload_app:app", cwd=tmp_path) as server:
-        server.wait_serving()
-        first = wait_for(partial(two_workers, server), 15, message="two workers")
+        first = first_workers(server)
         greeting = tmp_path / "greeting.py"
 
         greeting.write_text("import no_such_module\n")
@@ -182,14 +197,12 @@ def test_a_new_worker_that_does_not_boot_stops_the_reload_and_is_not_tried_again
         assert "ModuleNotFoundError: No module named 'no_such_module'" in server.output()
 
         greeting.write_text(BOOTSTRAP.format(body='raise RuntimeError("database unreachable")'))
-        reload = run_fw("server:reload", "--app", "reload_app:app", "--port", str(server.port),
-                        cwd=tmp_path)
+        reload = fw_reload(server)
         assert reload.returncode == 1, reload
         assert "RuntimeError" in reload.stderr and "database unreachable" in reload.stderr
 
         greeting.write_text(BOOTSTRAP.format(body="await asyncio.sleep(3600)"))
-        reload = run_fw("server:reload", "--app", "reload_app:app", "--port", str(server.port),
-                        "--timeout", "1", cwd=tmp_path)
+        reload = fw_reload(server, "--timeout", "1")
         assert reload.returncode == 1 and "timed out after 1 s" in reload.stderr, reload
 
         wait_for(lambda: live_workers(server) == first, 15, message="the new workers gone")
