@@ -1,6 +1,7 @@
 """The same endpoint in every framework the HTTP benchmarks compare: GET /hello -> JSON.
 
-``app`` is fw's (one injected service; ``app_reuse_port`` the same with reuse_port=True);
+``app`` is fw's (one injected service; ``app_reuse_port`` the same with reuse_port=True,
+``app_metrics_off`` with metrics off);
 the others are built lazily, only in the server
 process that imports them (``bench.apps:aiohttp_app`` and so on).
 """
@@ -36,6 +37,9 @@ app = App(imports=[FrameworkModule(access_log=False), HelloModule()], name="benc
 # Each worker with its own SO_REUSEPORT socket: the kernel spreads connections evenly.
 app_reuse_port = App(imports=[FrameworkModule(access_log=False, reuse_port=True),
                               HelloModule()], name="bench")
+# Metrics off (an empty metrics_path): what counting each request costs, against ``app``.
+app_metrics_off = App(imports=[FrameworkModule(access_log=False, metrics_path=""),
+                               HelloModule()], name="bench")
 
 
 def __getattr__(name: str) -> Any:

@@ -97,9 +97,6 @@ class Instrument:
                              "use .labels(...) first")
         return ()
 
-    def same_kind(self, other: Instrument) -> bool:
-        return type(self) is type(other) and self.labelnames == other.labelnames
-
     def entry(self) -> Entry:
         raise NotImplementedError
 
@@ -205,7 +202,7 @@ class Histogram(Instrument):
     def __init__(self, name: str, documentation: str, labels: Sequence[str] = (),
                  buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
         super().__init__(name, documentation, labels)
-        bounds = tuple(float(bound) for bound in buckets if float(bound) != math.inf)
+        bounds = upper_bounds(buckets)
         if not bounds or list(bounds) != sorted(set(bounds)):
             raise ValueError(f"histogram {name!r}: buckets must be increasing numbers, "
                              f"got {list(buckets)}")
@@ -220,12 +217,13 @@ class Histogram(Instrument):
     def observe(self, value: float) -> None:
         HistogramChild(self.buckets, self._cells, self.unlabelled()).observe(value)
 
-    def same_kind(self, other: Instrument) -> bool:
-        return super().same_kind(other) and isinstance(other, Histogram) \
-            and other.buckets == self.buckets
-
     def entry(self) -> Entry:
         return histogram_entry(self.documentation, self.labelnames, self.buckets, self._cells)
+
+
+def upper_bounds(buckets: Sequence[float]) -> tuple[float, ...]:
+    """A histogram's bucket bounds as it keeps them: floats, without +Inf (always implied)."""
+    return tuple(float(bound) for bound in buckets if float(bound) != math.inf)
 
 
 class HistogramChild:
@@ -263,14 +261,17 @@ class Metrics:
         self._sources: list[Callable[[], Snapshot]] = []
 
     def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
-        return self._declare(Counter(name, documentation, labels))
+        return self._declare(Counter, name, labels, None,
+                             lambda: Counter(name, documentation, labels))
 
     def gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
-        return self._declare(Gauge(name, documentation, labels))
+        return self._declare(Gauge, name, labels, None,
+                             lambda: Gauge(name, documentation, labels))
 
     def histogram(self, name: str, documentation: str, labels: Sequence[str] = (),
                   buckets: Sequence[float] = DEFAULT_BUCKETS) -> Histogram:
-        return self._declare(Histogram(name, documentation, labels, buckets))
+        return self._declare(Histogram, name, labels, upper_bounds(buckets),
+                             lambda: Histogram(name, documentation, labels, buckets))
 
     def add_source(self, source: Callable[[], Snapshot]) -> None:
         """Families kept elsewhere (fw's HTTP figures), turned into entries at each snapshot."""
@@ -283,14 +284,20 @@ class Metrics:
             snapshot.update(source())
         return snapshot
 
-    def _declare(self, instrument: AnyInstrument) -> AnyInstrument:
-        known = self._instruments.get(instrument.name)
+    def _declare(self, kind: type[AnyInstrument], name: str, labels: Sequence[str],
+                 buckets: tuple[float, ...] | None,
+                 make: Callable[[], AnyInstrument]) -> AnyInstrument:
+        """The instrument ``name``: the one declared before (found without building a new
+        one: a controller built per request may declare in its constructor), or a new one."""
+        known = self._instruments.get(family_name(name, kind.kind))
         if known is None:
+            instrument = make()
             self._instruments[instrument.name] = instrument
             return instrument
-        if isinstance(known, type(instrument)) and known.same_kind(instrument):
+        if isinstance(known, kind) and known.labelnames == tuple(labels) and (
+                not isinstance(known, Histogram) or known.buckets == buckets):
             return known
-        raise ValueError(f"metric {instrument.name!r} is already a {known.kind} with "
-                         f"labels {list(known.labelnames)}"
+        raise ValueError(f"metric {known.name!r} is already a {known.kind} with labels "
+                         f"{list(known.labelnames)}"
                          + (f" and buckets {list(known.buckets)}"
                             if isinstance(known, Histogram) else ""))
