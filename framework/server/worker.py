@@ -148,10 +148,10 @@ class Worker:
 
     async def boot(self) -> None:
         """Resources and bootstrap listeners, serve, the `_done` listeners, tell the master."""
-        await self.app.startup()
-        await self._dispatch(events.on_server_bootstrap, events.on_server_worker_bootstrap)
         if self.config.metrics_path:
             self.metrics = self.app.get(Metrics)
+        await self.app.startup()
+        await self._dispatch(events.on_server_bootstrap, events.on_server_worker_bootstrap)
         self.server = HttpServer(self.app, self.config, self.scrape_server)
         await self.server.start(self.sock if self.sock is not None else self._bind_own())
         await self._dispatch(events.on_server_bootstrap_done,
@@ -282,12 +282,15 @@ class Worker:
         self.scrapes.answered(message)
 
     def report_metrics(self, request_id: int | None = None) -> None:
-        """This worker's snapshot to the master: asked for (``request_id``) or not."""
-        if self.metrics is None or self.channel is None or self.channel.is_closing:
+        """This worker's snapshot to the master: asked for (``request_id``) or not. Asked
+        before it boots, an empty one: the master need not wait for it."""
+        if self.channel is None or self.channel.is_closing or (
+                self.metrics is None and request_id is None):
             return
         asked = {} if request_id is None else {"id": request_id}
+        snapshot = {} if self.metrics is None else self.metrics.snapshot()
         try:
-            self.channel.write(control("metrics", snapshot=self.metrics.snapshot(), **asked))
+            self.channel.write(control("metrics", snapshot=snapshot, **asked))
         except FrameTooLarge as error:
             logger.error("%s: its metrics are too many to report: %s", self.name, error)
 
