@@ -140,8 +140,8 @@ class Arbiter:
             loop.add_signal_handler(signum, self.signal, signum)
         self.notices.start()
         self.app.override_in_process(Supervisor, Supervisor(self.workers))
-        if self.config.metrics_path:
-            self.metrics = ServerMetrics(self.app.get(Metrics), self.workers)
+        # always: a reload may turn a worker's metrics_path on
+        self.metrics = ServerMetrics(self.app.get(Metrics), self.workers)
         sock = self.sock
         assert sock is not None  # until now, the one run_master was given
         self.address = address = socket_url(sock)
