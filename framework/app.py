@@ -1,8 +1,8 @@
 """App: a module tree turned into this process's container, config, listeners and commands.
 
-Everything is checked when the App is built: the module tree, every provider's graph and the
-listeners' and commands' dependencies. What is left for run time is resolving providers,
-opening request scopes and dispatching events.
+Everything is checked when the App is built: the module tree, every provider's graph, the
+listeners' and commands' dependencies, and where every route parameter comes from. What is
+left for run time is resolving providers, opening request scopes and dispatching events.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from framework.di.errors import MissingDependency
 from framework.di.provider import Declaration, ProviderSpec, token_name
 from framework.di.scope import RequestScope
 from framework.events import ListenerError, ServerEvent, listened_tokens
+from framework.http import plans_of
 from framework.module import Module, ModuleTree
 from framework.process import process_info
+from framework.route_plan import check_bindable
 
 #: The entry point group App.run takes its command line from (fw's pyproject fills it).
 COMMAND_LINE_GROUP = "fw.command_line"
@@ -65,6 +67,9 @@ class App:
                             if (found := self._tree.find(token)) is not None}
         self._listeners = self._collect_listeners()
         self._injections = self._plan_commands()
+        #: where each route's parameters come from; a parameter nothing binds stops the build
+        self.route_plans = plans_of(self.controllers)
+        check_bindable(self.route_plans, self._resolvers.__contains__)
 
     # -- resolving ----------------------------------------------------------------------------
 

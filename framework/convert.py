@@ -8,13 +8,17 @@ comes from: a body, a path or query string, an environment variable or a command
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import enum
 import functools
 import inspect
 import json
+import re
 import types
 import typing
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sized
 from typing import Annotated, Any, Literal, Union
 
 from framework.errors import FrameworkError
@@ -22,6 +26,16 @@ from framework.errors import FrameworkError
 _NONE = type(None)
 _MISSING = inspect.Parameter.empty
 _SEQUENCES = (list, tuple, set, frozenset)
+#: value types written as text (ISO 8601 for dates and times), in JSON and in query strings
+_TEXT_TYPES: dict[type, Callable[[str], Any]] = {
+    datetime.datetime: datetime.datetime.fromisoformat,
+    datetime.date: datetime.date.fromisoformat,
+    datetime.time: datetime.time.fromisoformat,
+    uuid.UUID: uuid.UUID,
+    decimal.Decimal: decimal.Decimal,
+}
+_TEXT_TYPE_NAMES = {datetime.datetime: "datetime (ISO 8601)", datetime.date: "date (ISO 8601)",
+                    datetime.time: "time (ISO 8601)", uuid.UUID: "UUID", decimal.Decimal: "decimal"}
 
 
 class InvalidInput(FrameworkError):
@@ -31,6 +45,78 @@ class InvalidInput(FrameworkError):
         self.errors = errors
         super().__init__("; ".join(f"{field or where}: {problem}"
                                    for where, field, problem in errors))
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """Constraints on a value: ``Annotated[int, Field(ge=1, le=100)]``; lengths count a
+    string's characters or a list's items, ``pattern`` must match a whole string."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.pattern is not None:
+            re.compile(self.pattern)  # a bad pattern fails where it is declared
+
+    def problem(self, value: Any) -> str | None:
+        """What ``value`` breaks, as "must be <rule>, got <value>"; None when it fits."""
+        for rule, bound, breaks in (("ge", self.ge, _lt), ("gt", self.gt, _le),
+                                    ("le", self.le, _gt), ("lt", self.lt, _ge)):
+            if bound is not None and breaks(value, bound):
+                return f"must be {_RULE_WORDS[rule]} {bound:g} ({rule}), got {value!r}"
+        if isinstance(value, Sized) and (self.min_length is not None
+                                         or self.max_length is not None):
+            size = len(value)
+            if self.min_length is not None and size < self.min_length:
+                return f"must be at least {self.min_length} long (min_length), got {value!r}"
+            if self.max_length is not None and size > self.max_length:
+                return f"must be at most {self.max_length} long (max_length), got {value!r}"
+        if (self.pattern is not None and isinstance(value, str)
+                and re.fullmatch(self.pattern, value) is None):
+            return f"must match {self.pattern!r} (pattern), got {value!r}"
+        return None
+
+
+_RULE_WORDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def _lt(value: Any, bound: float) -> bool:
+    return bool(value < bound)
+
+
+def _le(value: Any, bound: float) -> bool:
+    return bool(value <= bound)
+
+
+def _gt(value: Any, bound: float) -> bool:
+    return bool(value > bound)
+
+
+def _ge(value: Any, bound: float) -> bool:
+    return bool(value >= bound)
+
+
+def fields_of(tp: Any) -> tuple[Any, list[Field]]:
+    """``(value type, its Field constraints)`` of a maybe-Annotated type."""
+    if typing.get_origin(tp) is not Annotated:
+        return tp, []
+    args = typing.get_args(tp)
+    return args[0], [extra for extra in args[1:] if isinstance(extra, Field)]
+
+
+def check_fields(fields: list[Field], value: Any) -> str | None:
+    """The first constraint ``value`` breaks, in words; None when it meets them all."""
+    for field in fields:
+        problem = field.problem(value)
+        if problem is not None:
+            return problem
+    return None
 
 
 def type_name(tp: Any) -> str:
@@ -57,6 +143,8 @@ def expected(tp: Any) -> str:
     """What a value of ``tp`` must be, after "expected": its choices, or else its type name."""
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return f"one of {[member.value for member in tp]}"
+    if tp in _TEXT_TYPE_NAMES:
+        return _TEXT_TYPE_NAMES[tp]
     if typing.get_origin(tp) is Literal:
         return f"one of {list(typing.get_args(tp))}"
     return type_name(tp)
@@ -86,7 +174,7 @@ def from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) ->
     if tp is Any or tp is object:
         return value
     if origin is Annotated:
-        return from_json(typing.get_args(tp)[0], value, field, errors)
+        return _annotated_from_json(tp, value, field, errors)
     if origin in (Union, types.UnionType):
         return _union_from_json(tp, value, field, errors)
     if origin is Literal:
@@ -103,7 +191,20 @@ def from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) ->
                 for key, item in value.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _dataclass_from_json(tp, value, field, errors)
+    if typing.is_typeddict(tp):
+        return _typeddict_from_json(tp, value, field, errors)
     return _scalar_from_json(tp, value, field, errors)
+
+
+def _annotated_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
+    value_type, constraints = fields_of(tp)
+    before = len(errors)
+    result = from_json(value_type, value, field, errors)
+    if constraints and len(errors) == before and result is not None:
+        problem = check_fields(constraints, result)
+        if problem is not None:
+            errors.append((field, problem))
+    return result
 
 
 def _wrong(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> None:
@@ -154,6 +255,18 @@ def _dataclass_from_json(tp: type, value: Any, field: str, errors: list[tuple[st
     return tp(**values) if len(errors) == before else None
 
 
+def _typeddict_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
+    if not isinstance(value, dict):
+        return _wrong(tp, value, field, errors)
+    result = {}
+    for name, hint in type_hints(tp).items():
+        if name in value:
+            result[name] = from_json(hint, value[name], _join(field, name), errors)
+        elif name in tp.__required_keys__:
+            errors.append((_join(field, name), "missing"))
+    return result
+
+
 def _scalar_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
     if tp is float and type(value) in (int, float):
         return float(value)
@@ -163,6 +276,14 @@ def _scalar_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, s
         try:
             return tp(value)
         except ValueError:
+            errors.append((field, f"expected {expected(tp)}, got {value!r}"))
+            return None
+    parse_text = _TEXT_TYPES.get(tp)
+    if parse_text is not None and (type(value) is str or tp is decimal.Decimal
+                                   and type(value) in (int, float)):
+        try:
+            return parse_text(value if type(value) is str else str(value))
+        except _TEXT_ERRORS:
             errors.append((field, f"expected {expected(tp)}, got {value!r}"))
             return None
     if isinstance(tp, type) and tp not in (int, float) and isinstance(value, tp):
@@ -181,13 +302,14 @@ def type_hints(obj: Any) -> dict[str, Any]:
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _NONE_TEXTS = frozenset({"", "none", "null"})
-_TEXT_ERRORS = (ValueError, KeyError, TypeError)
+_TEXT_ERRORS = (ValueError, KeyError, TypeError, ArithmeticError)  # Decimal: InvalidOperation
 
 
 def string_parser(tp: Any, *, build_others: bool = False) -> Callable[[str], Any] | None:
     """How text becomes ``tp``; None when ``tp`` is no value type (HTTP binds it otherwise).
 
-    str, int, float, bool (true/false, 1/0, yes/no, on/off, any case), enums (a member's
+    str, int, float, bool (true/false, 1/0, yes/no, on/off, any case), Decimal, UUID,
+    datetime, date and time (ISO 8601), enums (a member's
     value or name), Literal, ``X | None`` (empty, "none" or "null" is None), unions, and
     lists (comma-separated or a JSON array). With ``build_others``, any other class is
     called with the text (config fields typed ``Path`` or ``Decimal``).
@@ -198,6 +320,8 @@ def string_parser(tp: Any, *, build_others: bool = False) -> Callable[[str], Any
         return _parse_bool
     if tp is int or tp is float:
         return tp
+    if tp in _TEXT_TYPES:
+        return _TEXT_TYPES[tp]
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _enum_parser(tp)
     origin = typing.get_origin(tp)

@@ -12,6 +12,7 @@ from framework.app import App
 from framework.di.provider import Declaration, token_name
 from framework.http import routes_of
 from framework.module import ModuleTree
+from framework.route_plan import plan_route
 from framework.rpc.actions import actions_of, controller_name
 from framework.rpc.endpoint import RPC_PATH
 
@@ -23,17 +24,20 @@ _MAX_VALUE = 40
 
 
 def routes_table(app: App) -> Table:
-    """Every HTTP route, then every RPC action (method RPC, path ``<controller>.<action>``)."""
+    """Every HTTP route with where its parameters come from (its route plan), then
+    every RPC action (method RPC, path ``<controller>.<action>``)."""
     rows: list[tuple[str, ...]] = []
     for controller in app.controllers:
         for method, path, function in routes_of(controller):
-            rows.append((method, path, controller.__qualname__, function.__name__))
+            params = plan_route(function, method, path).params
+            rows.append((method, path, controller.__qualname__, function.__name__,
+                         "; ".join(param.describe() for param in params)))
     for controller in app.controllers:
         rpc_name = controller_name(controller)
         if rpc_name:
-            rows += [("RPC", f"{rpc_name}.{action}", controller.__qualname__, action)
+            rows += [("RPC", f"{rpc_name}.{action}", controller.__qualname__, action, "")
                      for action in actions_of(controller)]
-    return ("method", "path", "controller", "handler"), rows
+    return ("method", "path", "controller", "handler", "parameters"), rows
 
 
 def routes_note(app: App) -> str:

@@ -1,18 +1,16 @@
-"""HTTP controllers: route decorators, parameter binding plans, return values, JSON errors.
+"""HTTP controllers: route decorators, binding by route plans, return values, JSON errors.
 
-A controller is a class whose methods carry ``@http.get(path)`` and friends. Everything a
-request needs is worked out once, when the router is built: each parameter gets a binder
-(path, query, body, request or container), so serving a request inspects no signature.
+A controller is a class whose methods carry ``@http.get(path)`` and friends. Where each
+parameter comes from is decided once, when the App is built (framework.route_plan), so
+serving a request inspects no signature.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import decimal
 import inspect
 import logging
-import re
 import traceback
-import typing
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
@@ -21,74 +19,65 @@ import orjson
 from aiohttp import web
 
 from framework import compat
-from framework.convert import (
-    InvalidInput,
-    from_json,
-    parse_string,
-    string_parser,
-    type_hints,
-    type_name,
-)
+from framework.convert import Field as Field
+from framework.convert import InvalidInput, check_fields, from_json
 from framework.di.resolver import Resolver
 from framework.json_body import MAX_DEPTH, nested_too_deep, require_json_content_type
+from framework.route_plan import BODY, ROUTES, Param, RoutePlan, plan_route
+from framework.route_plan import Cookie as Cookie
+from framework.route_plan import Header as Header
 from framework.unavailable import ServiceUnavailable
 
 logger = logging.getLogger("framework.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_ROUTES = "__fw_routes__"
-_PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
-_MISSING = inspect.Parameter.empty
 
 RouteFunction = TypeVar("RouteFunction", bound=Callable[..., Any])
 
 
 # -- declaring routes ------------------------------------------------------------------------
 
-def route(method: str, path: str) -> Callable[[RouteFunction], RouteFunction]:
-    """Serve the decorated controller method at ``method path`` (decorators stack)."""
+def route(method: str, path: str, *, status: int | None = None
+          ) -> Callable[[RouteFunction], RouteFunction]:
+    """Serve the decorated controller method at ``method path`` (decorators stack); ``status``
+    is the answer's status when the method returns a value (default 200, None: 204)."""
     if not path.startswith("/"):
         raise ValueError(f"route path {path!r} must start with '/'")
+    if status is not None and not 200 <= status < 600:
+        raise ValueError(f"route status {status} is no HTTP status between 200 and 599")
 
     def mark(func: RouteFunction) -> RouteFunction:
-        func.__dict__.setdefault(_ROUTES, []).append((method.upper(), path))
+        func.__dict__.setdefault(ROUTES, []).append((method.upper(), path, status))
         return func
     return mark
 
 
-def get(path: str) -> Callable[[RouteFunction], RouteFunction]:
-    return route("GET", path)
+def get(path: str, *, status: int | None = None) -> Callable[[RouteFunction], RouteFunction]:
+    """``route("GET", ...)``; every GET route answers HEAD too."""
+    return route("GET", path, status=status)
 
 
-def post(path: str) -> Callable[[RouteFunction], RouteFunction]:
-    return route("POST", path)
+def post(path: str, *, status: int | None = None) -> Callable[[RouteFunction], RouteFunction]:
+    return route("POST", path, status=status)
 
 
-def put(path: str) -> Callable[[RouteFunction], RouteFunction]:
-    return route("PUT", path)
+def put(path: str, *, status: int | None = None) -> Callable[[RouteFunction], RouteFunction]:
+    return route("PUT", path, status=status)
 
 
-def patch(path: str) -> Callable[[RouteFunction], RouteFunction]:
-    return route("PATCH", path)
+def patch(path: str, *, status: int | None = None) -> Callable[[RouteFunction], RouteFunction]:
+    return route("PATCH", path, status=status)
 
 
-def delete(path: str) -> Callable[[RouteFunction], RouteFunction]:
-    return route("DELETE", path)
-
-
-class _BodyMarker:
-    def __repr__(self) -> str:
-        return "http.Body"
-
-
-_BODY = _BodyMarker()
+def delete(path: str, *, status: int | None = None) -> Callable[[RouteFunction], RouteFunction]:
+    return route("DELETE", path, status=status)
 
 
 _Converted = TypeVar("_Converted")
 
 #: ``body: http.Body[NewUser]`` binds the JSON request body, converted into ``NewUser`` (which
 #: is the parameter's type to a type checker too).
-Body = Annotated[_Converted, _BODY]
+Body = Annotated[_Converted, BODY]
 
 
 def routes_of(controller: type) -> list[tuple[str, str, Callable[..., Any]]]:
@@ -97,113 +86,31 @@ def routes_of(controller: type) -> list[tuple[str, str, Callable[..., Any]]]:
     for klass in reversed(controller.__mro__):
         members.update(vars(klass))
     return [(method, path, member) for name, member in members.items()
-            if not name.startswith("__") for method, path in getattr(member, _ROUTES, ())]
+            if not name.startswith("__") for method, path, _ in getattr(member, ROUTES, ())]
 
 
-# -- binding plans ---------------------------------------------------------------------------
-
-#: (where, field, problem) of each input that does not fit: InvalidInput's errors
-BindErrors = list[tuple[str, str, str]]
-Binder = Callable[[web.Request, dict[str, Any], BindErrors], None]
-
-
-def _path_binder(name: str, tp: Any) -> Binder:
-    parse = string_parser(tp)
-    if parse is None:
-        raise TypeError(f"path parameter {name!r} is annotated {type_name(tp)}: "
-                        "use str, int, float, bool or an Enum")
-
-    def bind(request: web.Request, kwargs: dict[str, Any], errors: BindErrors) -> None:
-        try:
-            kwargs[name] = parse_string(parse, tp, request.match_info[name])
-        except ValueError as error:
-            errors.append(("path", name, str(error)))
-    return bind
+def plans_of(controllers: list[type]) -> list[RoutePlan]:
+    """The binding plan of every route of ``controllers``, in declaration order."""
+    return [plan_route(func, method, path) for controller in controllers
+            for method, path, func in routes_of(controller)]
 
 
-def _query_binder(name: str, tp: Any, default: Any) -> Binder | None:
-    """The binder of query parameter ``name``; None when ``tp`` is no value type (injected)."""
-    item_type = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
-    parse = string_parser(item_type if item_type is not None else tp)
-    if parse is None:
-        return None
+# -- binding ---------------------------------------------------------------------------------
 
-    def bind(request: web.Request, kwargs: dict[str, Any], errors: BindErrors) -> None:
-        query = request.query
-        if name not in query:
-            if default is _MISSING:
-                errors.append(("query", name, "missing"))
-            return
-        try:
-            if item_type is not None:
-                kwargs[name] = [parse_string(parse, item_type, text)
-                                for text in query.getall(name)]
-            else:
-                kwargs[name] = parse_string(parse, tp, query[name])
-        except ValueError as error:
-            errors.append(("query", name, str(error)))
-    return bind
+async def bind(plan: RoutePlan, request: web.Request) -> dict[str, Any]:
+    """Arguments from the request (not the injected ones); InvalidInput names each fault."""
+    errors: list[tuple[str, str, str]] = []
+    kwargs = plan.bind_texts(request, errors)
+    if plan.body is not None:
+        await _bind_body(request, plan.body, kwargs, errors)
+    if errors:
+        raise InvalidInput(errors)
+    return kwargs
 
 
-@dataclasses.dataclass
-class BindingPlan:
-    """How one controller method gets its arguments; built once per route."""
-
-    binders: list[Binder]
-    body: tuple[str, Any] | None
-    injected: list[tuple[str, Any]]
-    request_params: list[str]
-
-    @classmethod
-    def for_route(cls, func: Callable[..., Any], path: str) -> BindingPlan:
-        hints = type_hints(func)
-        path_names = set(_PATH_PARAM.findall(path))
-        plan = cls([], None, [], [])
-        for param in list(inspect.signature(func).parameters.values())[1:]:
-            tp = hints.get(param.name, _MISSING)
-            plan._add(param, tp, path_names)
-        missing = path_names - {p for p in inspect.signature(func).parameters}
-        if missing:
-            raise TypeError(f"{func.__qualname__}: path {path!r} has "
-                            f"{{{sorted(missing)[0]}}} but no parameter of that name")
-        return plan
-
-    def _add(self, param: inspect.Parameter, tp: Any, path_names: set[str]) -> None:
-        name = param.name
-        if name in path_names:
-            self.binders.append(_path_binder(name, tp))
-        elif typing.get_origin(tp) is Annotated and _BODY in typing.get_args(tp)[1:]:
-            self.body = (name, typing.get_args(tp)[0])
-        elif isinstance(tp, type) and issubclass(tp, web.BaseRequest):
-            self.request_params.append(name)
-        elif (query_binder := _query_binder(name, tp, param.default)) is not None:
-            self.binders.append(query_binder)
-        else:
-            self.injected.append((name, tp))
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.binders or self.body or self.injected or self.request_params)
-
-    async def bind(self, request: web.Request) -> dict[str, Any]:
-        """Arguments from the request (not the injected ones); InvalidInput names each fault."""
-        kwargs: dict[str, Any] = {}
-        errors: BindErrors = []
-        for binder in self.binders:
-            binder(request, kwargs, errors)
-        for name in self.request_params:
-            kwargs[name] = request
-        if self.body is not None:
-            await _bind_body(request, self.body, kwargs, errors)
-        if errors:
-            raise InvalidInput(errors)
-        return kwargs
-
-
-async def _bind_body(request: web.Request, body: tuple[str, Any], kwargs: dict[str, Any],
-                     errors: BindErrors) -> None:
-    """The JSON body as the ``(name, type)`` parameter ``body``, or what is wrong with it."""
-    name, tp = body
+async def _bind_body(request: web.Request, body: Param, kwargs: dict[str, Any],
+                     errors: list[tuple[str, str, str]]) -> None:
+    """The JSON body as the parameter ``body``, or what is wrong with it."""
     require_json_content_type(request)
     raw = await request.read()
     if not raw:
@@ -218,9 +125,13 @@ async def _bind_body(request: web.Request, body: tuple[str, Any], kwargs: dict[s
         errors.append(("body", "", f"nested deeper than {MAX_DEPTH} levels"))
         return
     found: list[tuple[str, str]] = []
-    value = from_json(tp, data, "", found)
+    value = from_json(body.type, data, "", found)
+    if not found and body.constraints:
+        problem = check_fields(list(body.constraints), value)
+        if problem is not None:
+            found.append(("", problem))
     errors.extend(("body", field, problem) for field, problem in found)
-    kwargs[name] = value
+    kwargs[body.name] = value
 
 
 # -- handlers and responses ------------------------------------------------------------------
@@ -237,40 +148,52 @@ class JsonResponse(web.Response):
         __init__ = compat.init_json_response
 
 
-def to_response(result: Any) -> web.StreamResponse:
-    """dict, list, dataclass -> JSON; str -> text; None -> 204; an aiohttp response as is."""
+def to_response(result: Any, status: int | None = None) -> web.StreamResponse:
+    """dict, list, dataclass -> JSON; str -> text; None -> 204; an aiohttp response as is.
+
+    ``status`` (the route's) replaces 200, or 204 for None. Decimals are written as strings,
+    exactly; UUIDs, datetimes, dates and times as orjson writes them.
+    """
     if isinstance(result, str):
-        return web.Response(text=result)
+        return web.Response(text=result, status=status or 200)
     if result is None:
-        return web.Response(status=204)
+        return web.Response(status=status or 204)
     if not isinstance(result, (dict, list)) and isinstance(result, web.StreamResponse):
         return result
-    return JsonResponse(orjson.dumps(result))
+    return JsonResponse(orjson.dumps(result, default=_json_default), status or 200)
 
 
-def make_handler(app: Resolver, controller: type, func: Callable[..., Any],
-                 path: str) -> Handler:
-    """The aiohttp handler of one route: bind, build the controller in a request scope, call."""
-    plan = BindingPlan.for_route(func, path)
-    request_scope, resolve = app.request_scope, app.get
+def _json_default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def make_handler(app: Resolver, controller: type, plan: RoutePlan,
+                 func: Callable[..., Any]) -> Handler:
+    """The aiohttp handler of one route: bind by its plan, build the controller in a
+    request scope, call."""
+    request_scope, resolve, status = app.request_scope, app.get, plan.status
     is_async = inspect.iscoroutinefunction(func)
 
-    if plan.is_empty and is_async:
+    if not plan.params and is_async:
         async def handle_plain(request: web.Request) -> web.StreamResponse:
             with request_scope():
                 result = await func(resolve(controller))
-            return to_response(result)
+            return to_response(result, status)
         return handle_plain
 
+    injected = [(param.name, param.type) for param in plan.injected]
+
     async def handle(request: web.Request) -> web.StreamResponse:
-        kwargs = await plan.bind(request)
+        kwargs = await bind(plan, request)
         with request_scope():
-            for name, token in plan.injected:
+            for name, token in injected:
                 kwargs[name] = resolve(token)
             result = func(resolve(controller), **kwargs)
             if is_async:
                 result = await result
-        return to_response(result)
+        return to_response(result, status)
     return handle
 
 
@@ -281,10 +204,16 @@ class RouteTable(Protocol):
 
 
 def add_routes(router: RouteTable, app: Resolver, controllers: list[type]) -> None:
-    """Register every route of ``controllers`` on ``router``."""
+    """Register every route of ``controllers`` on ``router``; a GET route answers HEAD too,
+    unless the controller serves HEAD at that path itself."""
     for controller in controllers:
-        for method, path, func in routes_of(controller):
-            router.add_route(method, path, make_handler(app, controller, func, path))
+        routes = routes_of(controller)
+        declared = {(method, path) for method, path, _ in routes}
+        for method, path, func in routes:
+            handler = make_handler(app, controller, plan_route(func, method, path), func)
+            router.add_route(method, path, handler)
+            if method == "GET" and ("HEAD", path) not in declared:
+                router.add_route("HEAD", path, handler)
 
 
 def error_response(status: int, detail: str, **extra: Any) -> web.Response:

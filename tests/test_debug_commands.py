@@ -163,8 +163,9 @@ def shop(tmp_path: Path) -> Path:
 
 def test_routes_of_the_example_app() -> None:
     assert debug("debug:routes", HELLO) == [
-        "method  path           controller       handler",
-        "GET     /hello/{name}  HelloController  hello",
+        "method  path           controller       handler  parameters",
+        "GET     /hello/{name}  HelloController  hello    "
+        "name: str (path); shout: bool = False (query)",
         "POST    /visits        HelloController  visit",
         "RPC     greeter.greet  GreeterRpc       greet",
         "",
@@ -203,17 +204,20 @@ def test_routes_split_controller_and_handler(shop: Path) -> None:
     rows = table(debug("debug:routes", shop))
     assert rows == [
         {"method": "GET", "path": "/items/{id}", "controller": "ItemsController",
-         "handler": "show"},
-        {"method": "POST", "path": "/items", "controller": "ItemsController", "handler": "save"},
-        {"method": "PUT", "path": "/items", "controller": "ItemsController", "handler": "save"},
-        {"method": "RPC", "path": "items.count", "controller": "ItemsRpc", "handler": "count"},
+         "handler": "show", "parameters": "id: int (path)"},
+        {"method": "POST", "path": "/items", "controller": "ItemsController", "handler": "save",
+         "parameters": ""},
+        {"method": "PUT", "path": "/items", "controller": "ItemsController", "handler": "save",
+         "parameters": ""},
+        {"method": "RPC", "path": "items.count", "controller": "ItemsRpc", "handler": "count",
+         "parameters": ""},
     ]
 
 
 def test_an_app_without_controllers_says_it_has_no_routes(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(EMPTY_APP)
     assert debug("debug:routes", tmp_path) == [
-        "method  path  controller  handler",
+        "method  path  controller  handler  parameters",
         "",
         "No routes: the app's modules declare no controllers.",
     ]

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from framework import FrameworkModule, Module, http
+from framework.errors import DeclarationError
 from framework.testing import create_testing_app
 
 
@@ -192,22 +193,13 @@ class BadPathType:
     (BadPath, "path '/things/{id}' has {id} but no parameter of that name"),
     (BadPathType, "path parameter 'item' is annotated Item"),
 ])
-def test_route_mistakes_fail_when_the_router_is_built(controller: type, message: str) -> None:
-    from framework.server.serving import HttpServer
-
+def test_route_mistakes_fail_when_the_app_is_built(controller: type, message: str) -> None:
     class Broken(Module):
         name = "broken"
         controllers = [controller]
 
-    testing = create_testing_app(imports=[FrameworkModule(), Broken()])
-    with pytest.raises(TypeError, match=message.replace("{", r"\{").replace("}", r"\}")):
-        HttpServer(testing.app, testing.get(http_config()))
-
-
-def http_config() -> type:
-    from framework import FrameworkConfig
-
-    return FrameworkConfig
+    with pytest.raises(DeclarationError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        create_testing_app(imports=[FrameworkModule(), Broken()])
 
 
 def test_route_paths_must_start_with_a_slash() -> None:

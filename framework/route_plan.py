@@ -1,0 +1,246 @@
+"""Route plans: where each parameter of a controller method comes from, decided once as data.
+
+A RoutePlan lists every parameter with where it is read (path, query, header, cookie, body,
+the request, or the container), its value type, default and constraints. The App checks the
+plans when it is built; the server binds requests by them; ``fw debug:routes`` prints them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+
+from framework.convert import (
+    Field,
+    check_fields,
+    fields_of,
+    parse_string,
+    string_parser,
+    type_hints,
+    type_name,
+)
+from framework.errors import DeclarationError
+
+Where = Literal["path", "query", "header", "cookie", "body", "request", "injected"]
+REQUIRED = inspect.Parameter.empty
+ROUTES = "__fw_routes__"
+_PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+_WHERE_WORDS = frozenset({"path", "query", "header", "cookie", "body"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """``Annotated[str, http.Header()]``: the header named like the parameter (``_`` as ``-``),
+    or ``http.Header("X-Request-Id")``."""
+
+    name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Cookie:
+    """``Annotated[str, http.Cookie()]``: the cookie of the parameter's name, or the one named."""
+
+    name: str | None = None
+
+
+class BodyMarker:
+    """The mark ``http.Body[T]`` puts on a parameter: the JSON request body, as T."""
+
+    def __repr__(self) -> str:
+        return "http.Body"
+
+
+BODY = BodyMarker()
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One parameter of a route: read from ``where`` under ``key``, converted to ``type``."""
+
+    name: str
+    where: Where
+    type: Any
+    default: Any = REQUIRED
+    constraints: tuple[Field, ...] = ()
+    key: str = ""
+    #: text to value (path, query, header, cookie); a list's item parser for repeated keys
+    parse: Callable[[str], Any] | None = dataclasses.field(default=None, compare=False,
+                                                           repr=False)
+    is_list: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def describe(self) -> str:
+        """``limit: int = 10 (query, ge=1)``: the parameter as ``fw debug:routes`` shows it."""
+        default = "" if self.required else f" = {self.default!r}"
+        where = self.where if self.key in ("", self.name) else f"{self.where} {self.key}"
+        rules = [f"{name}={value!r}" for field in self.constraints
+                 for name, value in vars(field).items() if value is not None]
+        return f"{self.name}: {type_name(self.type)}{default} ({', '.join([where, *rules])})"
+
+
+@dataclasses.dataclass(frozen=True)
+class RoutePlan:
+    """Everything serving one route needs to know about its method, decided at build."""
+
+    qualname: str
+    method: str
+    path: str
+    status: int | None
+    params: tuple[Param, ...]
+
+    @functools.cached_property
+    def texts(self) -> tuple[Param, ...]:
+        """The parameters read from text: path, query, header and cookie values."""
+        return tuple(p for p in self.params if p.parse is not None)
+
+    @functools.cached_property
+    def body(self) -> Param | None:
+        return next((p for p in self.params if p.where == "body"), None)
+
+    @functools.cached_property
+    def injected(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.where == "injected")
+
+    @functools.cached_property
+    def requests(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params if p.where == "request")
+
+    def unbindable(self, provides: Callable[[Any], bool]) -> str | None:
+        """The line saying which injected parameter no provider declares; None if all are."""
+        for param in self.injected:
+            if not provides(param.type):
+                name = type_name(param.type)
+                hint = (f"; did you mean http.Body[{name}]?"
+                        if isinstance(param.type, type) and (dataclasses.is_dataclass(param.type)
+                                                             or typing.is_typeddict(param.type))
+                        else f"; declare a provider for {name}")
+                return (f"{self.qualname}({param.name}: {name}): {name} is not a path, query, "
+                        f"header or cookie type and no provider declares it{hint}")
+        return None
+
+    def bind_texts(self, request: web.Request, errors: list[tuple[str, str, str]]
+                   ) -> dict[str, Any]:
+        """The text-borne arguments of ``request``; each fault appended to ``errors``."""
+        kwargs: dict[str, Any] = {}
+        for param in self.texts:
+            source = _sources[param.where](request)
+            if param.key not in source:
+                if param.required:
+                    errors.append((param.where, param.key, "missing"))
+                else:
+                    kwargs[param.name] = param.default
+                continue
+            assert param.parse is not None
+            try:
+                if param.is_list:
+                    value: Any = [parse_string(param.parse, typing.get_args(param.type)[0], text)
+                                  for text in source.getall(param.key)]
+                else:
+                    value = parse_string(param.parse, param.type, source[param.key])
+            except ValueError as error:
+                errors.append((param.where, param.key, str(error)))
+                continue
+            if param.constraints and (problem := check_fields(list(param.constraints),
+                                                              value)) is not None:
+                errors.append((param.where, param.key, problem))
+                continue
+            kwargs[param.name] = value
+        for name in self.requests:
+            kwargs[name] = request
+        return kwargs
+
+
+_sources: dict[str, Callable[[web.Request], Any]] = {
+    "path": lambda request: request.match_info,
+    "query": lambda request: request.query,
+    "header": lambda request: request.headers,
+    "cookie": lambda request: request.cookies,
+}
+
+
+def route_status(func: Callable[..., Any], method: str, path: str) -> int | None:
+    """The ``status=`` the route decorator gave ``method path`` of ``func``."""
+    return next((status for m, p, status in getattr(func, ROUTES, ())
+                 if (m, p) == (method, path)), None)
+
+
+@functools.cache
+def plan_route(func: Callable[..., Any], method: str, path: str) -> RoutePlan:
+    """The plan of ``func`` served at ``method path``; DeclarationError names what cannot be
+    bound (the container's part is checked by ``RoutePlan.unbindable``)."""
+    hints = type_hints(func)
+    path_names = set(_PATH_PARAM.findall(path))
+    parameters = list(inspect.signature(func).parameters.values())[1:]
+    missing = path_names - {p.name for p in parameters}
+    if missing:
+        raise DeclarationError(f"{func.__qualname__}: path {path!r} has "
+                               f"{{{sorted(missing)[0]}}} but no parameter of that name")
+    params = tuple(_plan_param(func.__qualname__, p, hints.get(p.name, REQUIRED), path_names)
+                   for p in parameters)
+    return RoutePlan(func.__qualname__, method, path, route_status(func, method, path), params)
+
+
+def _plan_param(qualname: str, param: inspect.Parameter, tp: Any,
+                path_names: set[str]) -> Param:
+    name, default = param.name, param.default
+    value_type, constraints = fields_of(tp)
+    marks = typing.get_args(tp)[1:] if typing.get_origin(tp) is Annotated else ()
+    if BODY in marks:
+        return Param(name, "body", value_type, default, tuple(constraints))
+    header = next((m for m in marks if isinstance(m, Header)), None)
+    cookie = next((m for m in marks if isinstance(m, Cookie)), None)
+    if header is not None:
+        key = header.name or name.replace("_", "-")
+        return _text_param(qualname, name, "header", key, value_type, default, constraints)
+    if cookie is not None:
+        return _text_param(qualname, name, "cookie", cookie.name or name, value_type, default,
+                           constraints)
+    if name in path_names:
+        return _text_param(qualname, name, "path", name, value_type, default, constraints)
+    if isinstance(value_type, type) and issubclass(value_type, web.BaseRequest):
+        return Param(name, "request", value_type)
+    word = next((m for m in marks if isinstance(m, str) and m.lower() in _WHERE_WORDS), None)
+    if word is not None:
+        hint = {"body": f"http.Body[{type_name(value_type)}]", "query": type_name(value_type),
+                "path": "a {name} in the route path"}.get(
+            word.lower(), f"Annotated[{type_name(value_type)}, http.{word.title()}()]")
+        raise DeclarationError(f"{qualname}({name}: {type_name(tp)}): {word!r} in Annotated "
+                               f"binds nothing; did you mean {hint}?")
+    if _text_parser(value_type)[0] is not None:
+        return _text_param(qualname, name, "query", name, value_type, default, constraints)
+    return Param(name, "injected", value_type, default)
+
+
+def _text_parser(tp: Any) -> tuple[Callable[[str], Any] | None, bool]:
+    if typing.get_origin(tp) is list:
+        return string_parser(typing.get_args(tp)[0]), True
+    return string_parser(tp), False
+
+
+def _text_param(qualname: str, name: str, where: Where, key: str, tp: Any, default: Any,
+                constraints: list[Field]) -> Param:
+    parse, is_list = _text_parser(tp)
+    if parse is None or is_list and where in ("path", "cookie"):
+        raise DeclarationError(
+            f"{qualname}({name}: {type_name(tp)}): {where} parameter {name!r} is annotated "
+            f"{type_name(tp)}: use str, int, float, bool, Decimal, UUID, datetime, date, time, "
+            "an Enum, a Literal, or a list of these")
+    return Param(name, where, tp, default, tuple(constraints), key, parse, is_list)
+
+
+def check_bindable(plans: list[RoutePlan], provides: Callable[[Any], bool]) -> None:
+    """Raise DeclarationError for the first route parameter nothing can bind."""
+    for plan in plans:
+        problem = plan.unbindable(provides)
+        if problem is not None:
+            raise DeclarationError(problem)
