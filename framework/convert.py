@@ -143,6 +143,10 @@ def expected(tp: Any) -> str:
     """What a value of ``tp`` must be, after "expected": its choices, or else its type name."""
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return f"one of {[member.value for member in tp]}"
+    options = [arg for arg in typing.get_args(tp) if arg is not _NONE]
+    if typing.get_origin(tp) in (Union, types.UnionType) and len(options) == 1:
+        chosen = expected(options[0])
+        return f"{chosen} or None" if chosen.startswith("one of") else type_name(tp)
     if tp in _TEXT_TYPE_NAMES:
         return _TEXT_TYPE_NAMES[tp]
     if typing.get_origin(tp) is Literal:
@@ -260,9 +264,14 @@ def _typeddict_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str
         return _wrong(tp, value, field, errors)
     result = {}
     for name, hint in type_hints(tp).items():
+        marked = typing.get_origin(hint)  # read here: string annotations hide it from the class
+        required = marked is typing.Required or (marked is not typing.NotRequired
+                                                 and name in tp.__required_keys__)
+        if marked in (typing.NotRequired, typing.Required):
+            hint = typing.get_args(hint)[0]
         if name in value:
             result[name] = from_json(hint, value[name], _join(field, name), errors)
-        elif name in tp.__required_keys__:
+        elif required:
             errors.append((_join(field, name), "missing"))
     return result
 

@@ -1,0 +1,227 @@
+"""Value types, constraints, headers, cookies, status= and HEAD, on a served testing app."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Annotated, Literal, NotRequired, TypedDict
+from uuid import UUID
+
+import pytest
+
+from framework import FrameworkModule, Module, http
+from framework.testing import create_testing_app
+
+EVENT_ID = "6f1c2b1e-8a6b-4d7e-9a55-0e5b8c2f1a10"
+
+
+class Level(enum.Enum):
+    LOW = "low"
+    HIGH = "high"
+
+
+@dataclass
+class Window:
+    start: datetime
+    end: date | None = None
+
+
+class Meta(TypedDict):
+    source: str
+    tags: NotRequired[list[str]]
+
+
+@dataclass
+class Event:
+    id: UUID
+    price: Decimal
+    at: datetime
+    day: date
+    starts: time
+    level: Level
+    kind: Literal["a", "b"]
+    note: str | None
+    counts: list[int]
+    window: Window
+    meta: Meta
+    rating: Annotated[int, http.Field(ge=1, le=5)] = 3
+    labels: list[Annotated[str, http.Field(max_length=3)]] = field(default_factory=list)
+
+
+class ValuesController:
+    @http.get("/values")
+    async def values(self, id: UUID, price: Decimal, at: datetime, day: date, starts: time,
+                     level: Level, kind: Literal["a", "b"], maybe: Level | None = None,
+                     counts: list[int] = []) -> dict:  # noqa: B006 (never mutated)
+        return {"id": id, "price": price, "at": at, "day": day, "starts": starts,
+                "level": level.value, "kind": kind, "maybe": maybe and maybe.value,
+                "counts": counts}
+
+    @http.post("/events", status=201)
+    async def create(self, event: http.Body[Event]) -> Event:
+        return event
+
+    @http.get("/page")
+    async def page(self, limit: Annotated[int, http.Field(ge=1, le=100)] = 10,
+                   name: Annotated[str, http.Field(min_length=2, max_length=5,
+                                                   pattern=r"[a-z]+")] = "ab",
+                   ratio: Annotated[float, http.Field(gt=0, lt=1)] = 0.5) -> dict:
+        return {"limit": limit, "name": name, "ratio": ratio}
+
+    @http.get("/whoami")
+    async def whoami(self, request_id: Annotated[str, http.Header("X-Request-Id")],
+                     user_agent: Annotated[str | None, http.Header()] = None,
+                     session: Annotated[str, http.Cookie()] = "none",
+                     theme: Annotated[Level, http.Cookie("ui-theme")] = Level.LOW) -> dict:
+        return {"request_id": request_id, "user_agent": user_agent, "session": session,
+                "theme": theme.value}
+
+    @http.post("/accept", status=202)
+    async def accept(self) -> None:
+        return None
+
+
+class ValuesModule(Module):
+    name = "values"
+    controllers = [ValuesController]
+
+
+@pytest.fixture
+async def client():
+    testing = create_testing_app(imports=[FrameworkModule(), ValuesModule()])
+    async with testing:
+        yield testing.client
+
+
+def errors_of(body: dict) -> dict[str, str]:
+    return {f"{error['in']}:{error['field']}": error["error"] for error in body["errors"]}
+
+
+async def test_every_value_type_in_a_query(client) -> None:
+    response = await client.get("/values", params=[
+        ("id", EVENT_ID), ("price", "19.99"), ("at", "2026-01-02T03:04:05+00:00"),
+        ("day", "2026-01-02"), ("starts", "09:30"), ("level", "high"), ("kind", "b"),
+        ("maybe", "low"), ("counts", "1"), ("counts", "2")])
+    assert response.status == 200
+    assert await response.json() == {
+        "id": EVENT_ID, "price": "19.99", "at": "2026-01-02T03:04:05+00:00",
+        "day": "2026-01-02", "starts": "09:30:00", "level": "high", "kind": "b",
+        "maybe": "low", "counts": [1, 2]}
+
+
+async def test_every_value_type_named_in_query_errors(client) -> None:
+    response = await client.get("/values", params=[
+        ("id", "nope"), ("price", "cheap"), ("at", "yesterday"), ("day", "2026-13-01"),
+        ("starts", "noon"), ("level", "mid"), ("kind", "c"), ("maybe", "mid"),
+        ("counts", "1"), ("counts", "two")])
+    assert response.status == 400
+    assert errors_of(await response.json()) == {
+        "query:id": "expected UUID, got 'nope'",
+        "query:price": "expected decimal, got 'cheap'",
+        "query:at": "expected datetime (ISO 8601), got 'yesterday'",
+        "query:day": "expected date (ISO 8601), got '2026-13-01'",
+        "query:starts": "expected time (ISO 8601), got 'noon'",
+        "query:level": "expected one of ['low', 'high'], got 'mid'",
+        "query:kind": "expected one of ['a', 'b'], got 'c'",
+        "query:maybe": "expected one of ['low', 'high'] or None, got 'mid'",
+        "query:counts": "expected int, got 'two'",
+    }
+
+
+def an_event(**changes: object) -> dict:
+    event = {"id": EVENT_ID, "price": 19.99, "at": "2026-01-02T03:04:05Z", "day": "2026-01-02",
+             "starts": "09:30:00", "level": "high", "kind": "a", "note": None,
+             "counts": [1, 2], "window": {"start": "2026-01-01T00:00:00+01:00"},
+             "meta": {"source": "test"}, "rating": 5, "labels": ["x"],
+             "unknown": "ignored"}
+    event.update(changes)
+    return event
+
+
+async def test_every_value_type_in_a_body_echoed_with_the_route_status(client) -> None:
+    response = await client.post("/events", json=an_event(meta={"source": "t", "tags": ["q"]}))
+    assert response.status == 201, await response.text()
+    assert await response.json() == {
+        "id": EVENT_ID, "price": "19.99", "at": "2026-01-02T03:04:05+00:00",
+        "day": "2026-01-02", "starts": "09:30:00", "level": "high", "kind": "a", "note": None,
+        "counts": [1, 2], "window": {"start": "2026-01-01T00:00:00+01:00", "end": None},
+        "meta": {"source": "t", "tags": ["q"]}, "rating": 5, "labels": ["x"]}
+    response = await client.post("/events", json=an_event(price="0.10"))
+    assert (response.status, (await response.json())["price"]) == (201, "0.10")
+
+
+async def test_every_value_type_named_in_body_errors(client) -> None:
+    response = await client.post("/events", json=an_event(
+        id="nope", price="cheap", at="yesterday", day=3, starts="noon", level="mid", kind="c",
+        note=1, counts=["1"], window={"end": "2026-01-01"}, meta={"tags": "q"}, rating=9,
+        labels=["long"]))
+    assert response.status == 400
+    assert errors_of(await response.json()) == {
+        "body:id": "expected UUID, got 'nope'",
+        "body:price": "expected decimal, got 'cheap'",
+        "body:at": "expected datetime (ISO 8601), got 'yesterday'",
+        "body:day": "expected date, got number",
+        "body:starts": "expected time (ISO 8601), got 'noon'",
+        "body:level": "expected one of ['low', 'high'], got 'mid'",
+        "body:kind": "expected one of ['a', 'b'], got 'c'",
+        "body:note": "expected str, got number",
+        "body:counts[0]": "expected int, got string",
+        "body:window.start": "missing",
+        "body:meta.source": "missing",
+        "body:meta.tags": "expected list[str], got string",
+        "body:rating": "must be <= 5 (le), got 9",
+        "body:labels[0]": "must be at most 3 long (max_length), got 'long'",
+    }
+
+
+@pytest.mark.parametrize(("query", "field", "error"), [
+    ("limit=0", "limit", "must be >= 1 (ge), got 0"),
+    ("limit=101", "limit", "must be <= 100 (le), got 101"),
+    ("name=a", "name", "must be at least 2 long (min_length), got 'a'"),
+    ("name=abcdef", "name", "must be at most 5 long (max_length), got 'abcdef'"),
+    ("name=AB1", "name", "must match '[a-z]+' (pattern), got 'AB1'"),
+    ("ratio=0", "ratio", "must be > 0 (gt), got 0.0"),
+    ("ratio=1", "ratio", "must be < 1 (lt), got 1.0"),
+])
+async def test_constraints_name_the_field_the_rule_and_the_value(client, query: str, field: str,
+                                                                 error: str) -> None:
+    response = await client.get(f"/page?{query}")
+    assert response.status == 400
+    assert (await response.json())["errors"] == [{"in": "query", "field": field, "error": error}]
+
+
+async def test_values_within_constraints_pass(client) -> None:
+    response = await client.get("/page?limit=100&name=abcde&ratio=0.25")
+    assert await response.json() == {"limit": 100, "name": "abcde", "ratio": 0.25}
+
+
+async def test_headers_and_cookies(client) -> None:
+    response = await client.get("/whoami", headers={
+        "X-Request-Id": "r-1", "User-Agent": "probe/1", "Cookie": "session=s-9; ui-theme=high"})
+    assert await response.json() == {"request_id": "r-1", "user_agent": "probe/1",
+                                     "session": "s-9", "theme": "high"}
+    response = await client.get("/whoami", skip_auto_headers=["User-Agent"],
+                                headers={"Cookie": "ui-theme=dark"})
+    assert response.status == 400
+    assert errors_of(await response.json()) == {
+        "header:X-Request-Id": "missing",
+        "cookie:ui-theme": "expected one of ['low', 'high'], got 'dark'"}
+
+
+async def test_a_status_on_a_route_without_a_value(client) -> None:
+    response = await client.post("/accept")
+    assert (response.status, await response.read()) == (202, b"")
+
+
+async def test_every_get_route_answers_head(client) -> None:
+    get = await client.get("/page")
+    head = await client.head("/page")
+    assert (head.status, await head.read()) == (200, b"")
+    assert head.headers["Content-Type"] == get.headers["Content-Type"]
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+    bad = await client.head("/page?limit=0")
+    assert bad.status == 400
+    response = await client.head("/events")
+    assert (response.status, response.headers["Allow"]) == (405, "POST")
