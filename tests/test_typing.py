@@ -1,5 +1,6 @@
 """fw's types as an app's type checker reads them (fw ships py.typed): a route's ``http.Body[T]``
-parameter is a ``T``, and decorated routes and RPC actions keep their signatures."""
+parameter is a ``T``, ``Annotated[T, http.Field(...)]`` / ``http.Header()`` / ``http.Cookie()``
+ones too, and decorated routes and RPC actions keep their signatures."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.support import REPO
 
 APP = textwrap.dedent('''
     from dataclasses import dataclass
+    from typing import Annotated
 
     from framework import App, Module, http, rpc
 
@@ -23,9 +25,15 @@ APP = textwrap.dedent('''
 
 
     class Users:
-        @http.post("/users")
+        @http.post("/users", status=201)
         async def create(self, body: http.Body[NewUser]) -> dict[str, str]:
             return {"name": body.name}
+
+        @http.get("/users")
+        async def search(self, limit: Annotated[int, http.Field(ge=1, le=100)],
+                         request_id: Annotated[str, http.Header("X-Request-Id")],
+                         session: Annotated[str | None, http.Cookie()] = None) -> list[int]:
+            return [limit + len(request_id) + len(session or "")]
 
 
     @rpc.controller("users")
@@ -41,6 +49,7 @@ APP = textwrap.dedent('''
 
     app = App(imports=[AppModule()])
     reveal_type(Users.create)
+    reveal_type(Users.search)
     reveal_type(UsersRpc.greet)
 ''')
 
@@ -61,4 +70,6 @@ def test_an_app_type_checks_strictly_against_fw_with_its_route_and_action_types(
     assert revealed == [
         '"def (self: typed_app.Users, body: typed_app.NewUser) -> '
         'typing.Coroutine[Any, Any, dict[str, str]]"',
+        '"def (self: typed_app.Users, limit: int, request_id: str, session: str | None =) -> '
+        'typing.Coroutine[Any, Any, list[int]]"',
         '"def (self: typed_app.UsersRpc, name: str) -> str"']
