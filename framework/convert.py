@@ -26,6 +26,7 @@ from framework.errors import FrameworkError
 _NONE = type(None)
 _MISSING = inspect.Parameter.empty
 _SEQUENCES = (list, tuple, set, frozenset)
+_PLAIN = frozenset({str, int, float, bool})
 #: value types written as text (ISO 8601 for dates and times), in JSON and in query strings
 _TEXT_TYPES: dict[type, Callable[[str], Any]] = {
     datetime.datetime: datetime.datetime.fromisoformat,
@@ -174,6 +175,8 @@ def from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) ->
     Strict as JSON is typed: ``"1"`` is not an int. Dataclasses (nested), lists, dicts,
     Optional and unions, enums and literals are understood; missing fields are named.
     """
+    if type(value) is tp and tp in _PLAIN:  # most values: a str, int, float or bool as is
+        return value
     origin = typing.get_origin(tp)
     if tp is Any or tp is object:
         return value
@@ -243,20 +246,23 @@ def _sequence_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str,
 def _dataclass_from_json(tp: type, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
     if not isinstance(value, dict):
         return _wrong(tp, value, field, errors)
-    hints = type_hints(tp)
     before = len(errors)
     values = {}
-    for spec in dataclasses.fields(tp):
-        if not spec.init:
-            continue
-        where = _join(field, spec.name)
-        if spec.name in value:
-            values[spec.name] = from_json(hints.get(spec.name, Any), value[spec.name], where,
-                                          errors)
-        elif (spec.default is dataclasses.MISSING
-              and spec.default_factory is dataclasses.MISSING):
-            errors.append((where, "missing"))
+    for name, hint, required in _init_fields(tp):
+        if name in value:
+            values[name] = from_json(hint, value[name], _join(field, name), errors)
+        elif required:
+            errors.append((_join(field, name), "missing"))
     return tp(**values) if len(errors) == before else None
+
+
+@functools.cache
+def _init_fields(tp: type) -> list[tuple[str, Any, bool]]:
+    """(name, type, required) of each ``__init__`` field of dataclass ``tp``."""
+    hints = type_hints(tp)
+    return [(spec.name, hints.get(spec.name, Any),
+             spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING)
+            for spec in dataclasses.fields(tp) if spec.init]
 
 
 def _typeddict_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
