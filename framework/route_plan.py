@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import operator
 import re
 import typing
 from collections.abc import Callable
@@ -60,7 +61,7 @@ class BodyMarker:
 BODY = BodyMarker()
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Param:
     """One parameter of a route: read from ``where`` under ``key``, converted to ``type``."""
 
@@ -135,7 +136,7 @@ class RoutePlan:
         for param in self.texts:
             source = _sources[param.where](request)
             if param.key not in source:
-                if param.required:
+                if param.default is REQUIRED:
                     errors.append((param.where, param.key, "missing"))
                 else:
                     kwargs[param.name] = param.default
@@ -161,10 +162,10 @@ class RoutePlan:
 
 
 _sources: dict[str, Callable[[web.Request], Any]] = {
-    "path": lambda request: request.match_info,
-    "query": lambda request: request.query,
-    "header": lambda request: request.headers,
-    "cookie": lambda request: request.cookies,
+    "path": operator.attrgetter("match_info"),
+    "query": operator.attrgetter("query"),
+    "header": operator.attrgetter("headers"),
+    "cookie": operator.attrgetter("cookies"),
 }
 
 
