@@ -218,10 +218,11 @@ def test_the_control_socket_drops_garbage_closes_silent_clients_and_refuses_a_se
     stale.close()
     env = {"APP_FRAMEWORK_CONTROL_SOCKET": str(path)}
     with ServerProcess("app:app", "--workers", "1", cwd=project, env=env) as server:
-        server.wait_serving()
+        server.wait_serving()  # the port listens before the master opens its control socket
         with socket.socket(socket.AF_UNIX) as client:
             client.settimeout(10)
-            client.connect(str(path))
+            wait_for(lambda: client.connect_ex(str(path)) == 0, timeout=15,
+                     message="the control socket to listen")
             garbage = b"not json"
             request = json.dumps({"op": "status"}).encode()
             client.sendall(struct.pack("!i", len(garbage)) + garbage
