@@ -19,7 +19,7 @@ import types
 import typing
 import uuid
 from collections.abc import Callable, Sized
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from framework.errors import FrameworkError
 
@@ -46,6 +46,22 @@ class InvalidInput(FrameworkError):
         self.errors = errors
         super().__init__("; ".join(f"{field or where}: {problem}"
                                    for where, field, problem in errors))
+
+
+_Found = TypeVar("_Found")
+
+
+def _per_type(work_out: Callable[[Any], _Found]) -> Callable[[Any], _Found]:
+    """``work_out(tp)`` remembered per type; an unhashable annotation is worked out anew."""
+    remembered = functools.cache(work_out)
+
+    @functools.wraps(work_out)
+    def lookup(tp: Any) -> _Found:
+        try:
+            return remembered(tp)
+        except TypeError:
+            return work_out(tp)
+    return lookup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,35 +188,56 @@ def _join(field: str, name: str | int) -> str:
 def from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
     """Convert decoded JSON ``value`` into ``tp``; each wrong part appends (field, problem).
 
-    Strict as JSON is typed: ``"1"`` is not an int. Dataclasses (nested), lists, dicts,
-    Optional and unions, enums and literals are understood; missing fields are named.
+    Strict as JSON is typed: ``"1"`` is not an int. Dataclasses (nested), TypedDicts, lists,
+    dicts, Optional and unions, enums and literals are understood; missing fields are named.
     """
     if type(value) is tp and tp in _PLAIN:  # most values: a str, int, float or bool as is
         return value
+    return _json_converter(tp)(tp, value, field, errors)
+
+
+_JsonConverter = Callable[[Any, Any, str, list[tuple[str, str]]], Any]
+
+
+@_per_type
+def _json_converter(tp: Any) -> _JsonConverter:
+    """How values of ``tp`` are converted, worked out once per type."""
     origin = typing.get_origin(tp)
     if tp is Any or tp is object:
-        return value
+        return _as_is
     if origin is Annotated:
-        return _annotated_from_json(tp, value, field, errors)
+        return _annotated_from_json
     if origin in (Union, types.UnionType):
-        return _union_from_json(tp, value, field, errors)
+        return _union_from_json
     if origin is Literal:
-        if value not in typing.get_args(tp):
-            errors.append((field, f"expected {expected(tp)}, got {value!r}"))
-        return value
+        return _literal_from_json
     if origin in (list, set, frozenset, tuple) or tp in (list, tuple, set):
-        return _sequence_from_json(tp, value, field, errors)
+        return _sequence_from_json
     if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            return _wrong(tp, value, field, errors)
-        value_type = typing.get_args(tp)[1] if typing.get_args(tp) else Any
-        return {key: from_json(value_type, item, _join(field, key), errors)
-                for key, item in value.items()}
+        return _dict_from_json
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _dataclass_from_json(tp, value, field, errors)
+        return _dataclass_from_json
     if typing.is_typeddict(tp):
-        return _typeddict_from_json(tp, value, field, errors)
-    return _scalar_from_json(tp, value, field, errors)
+        return _typeddict_from_json
+    return _scalar_from_json
+
+
+def _as_is(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
+    return value
+
+
+def _literal_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
+    if value not in typing.get_args(tp):
+        errors.append((field, f"expected {expected(tp)}, got {value!r}"))
+    return value
+
+
+def _dict_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
+    if not isinstance(value, dict):
+        return _wrong(tp, value, field, errors)
+    value_type = typing.get_args(tp)[1] if typing.get_args(tp) else Any
+    return {key: from_json(value_type, item, _join(field, key), errors)
+            for key, item in value.items()}
 
 
 def _annotated_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
@@ -238,7 +275,8 @@ def _sequence_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str,
     container = typing.get_origin(tp) or tp
     args = typing.get_args(tp)
     item_type = args[0] if args else Any
-    items = [from_json(item_type, item, _join(field, index), errors)
+    items = [item if type(item) is item_type and item_type in _PLAIN
+             else from_json(item_type, item, _join(field, index), errors)
              for index, item in enumerate(value)]
     return items if container is list else container(items)
 
@@ -250,7 +288,9 @@ def _dataclass_from_json(tp: type, value: Any, field: str, errors: list[tuple[st
     values = {}
     for name, hint, required in _init_fields(tp):
         if name in value:
-            values[name] = from_json(hint, value[name], _join(field, name), errors)
+            item = value[name]
+            values[name] = item if type(item) is hint and hint in _PLAIN else from_json(
+                hint, item, _join(field, name), errors)
         elif required:
             errors.append((_join(field, name), "missing"))
     return tp(**values) if len(errors) == before else None
