@@ -114,7 +114,10 @@ async def _bind_body(request: web.Request, body: Param, kwargs: dict[str, Any],
     require_json_content_type(request)
     raw = await request.read()
     if not raw:
-        errors.append(("body", "", "missing: send a JSON body"))
+        if body.required:
+            errors.append(("body", "", "missing: send a JSON body"))
+        else:
+            kwargs[body.name] = body.default
         return
     try:
         data = orjson.loads(raw)

@@ -78,8 +78,13 @@ class ValuesController:
         return {"request_id": request_id, "user_agent": user_agent, "session": session,
                 "theme": theme.value}
 
+    @http.get("/events/{id}/{day}")
+    async def event_day(self, id: UUID, day: date,
+                        tag: Annotated[list[str], http.Header("X-Tag")] = []) -> dict:  # noqa: B006
+        return {"id": id, "day": day, "tags": tag}
+
     @http.post("/accept", status=202)
-    async def accept(self) -> None:
+    async def accept(self, event: http.Body[Event | None] = None) -> None:
         return None
 
 
@@ -210,9 +215,13 @@ async def test_headers_and_cookies(client) -> None:
         "cookie:ui-theme": "expected one of ['low', 'high'], got 'dark'"}
 
 
-async def test_a_status_on_a_route_without_a_value(client) -> None:
+async def test_a_status_on_a_route_without_a_value_and_an_optional_body(client) -> None:
     response = await client.post("/accept")
     assert (response.status, await response.read()) == (202, b"")
+    response = await client.post("/accept", json=an_event())
+    assert (response.status, await response.read()) == (202, b"")
+    response = await client.post("/accept", json={"id": 1})
+    assert response.status == 400
 
 
 async def test_every_get_route_answers_head(client) -> None:
@@ -225,3 +234,13 @@ async def test_every_get_route_answers_head(client) -> None:
     assert bad.status == 400
     response = await client.head("/events")
     assert (response.status, response.headers["Allow"]) == (405, "POST")
+
+
+async def test_path_values_and_repeated_headers(client) -> None:
+    response = await client.get(f"/events/{EVENT_ID}/2026-02-03",
+                                headers=[("X-Tag", "a"), ("X-Tag", "b")])
+    assert await response.json() == {"id": EVENT_ID, "day": "2026-02-03", "tags": ["a", "b"]}
+    response = await client.get("/events/nope/2026-02-30")
+    assert errors_of(await response.json()) == {
+        "path:id": "expected UUID, got 'nope'",
+        "path:day": "expected date (ISO 8601), got '2026-02-30'"}

@@ -9,6 +9,7 @@ from typing import Annotated
 import pytest
 
 from framework import App, FrameworkModule, http
+from framework.debug import routes_table
 from framework.errors import DeclarationError
 from tests.support import free_port, run_fw
 
@@ -54,6 +55,28 @@ def test_a_parameter_nothing_binds_stops_the_app_build(controller: type, line: s
     assert str(raised.value) == line
 
 
+class Search:
+    @http.get("/search/{page}")
+    async def search(self, page: int, clock: Clock,
+                     limit: Annotated[int, http.Field(ge=1, le=100)] = 10,
+                     request_id: Annotated[str, http.Header("X-Request-Id")] = "",
+                     session: Annotated[str | None, http.Cookie()] = None,
+                     body: http.Body[NoteIn | None] = None) -> dict:
+        return {}
+
+
+def test_debug_routes_prints_where_each_parameter_comes_from() -> None:
+    app = App(imports=[FrameworkModule()], providers=[Clock], controllers=[Search])
+    header, rows = routes_table(app)
+    assert header[-1] == "parameters"
+    assert rows == [("GET", "/search/{page}", "Search", "search",
+                     "page: int (path); clock: Clock (injected); "
+                     "limit: int = 10 (query, ge=1, le=100); "
+                     "request_id: str = '' (header X-Request-Id); "
+                     "session: str | None = None (cookie); "
+                     "body: NoteIn | None = None (body)")]
+
+
 def test_a_provided_parameter_is_injected() -> None:
     app = App(imports=[FrameworkModule()], providers=[Clock], controllers=[Timed])
     assert [(p.name, p.where) for plan in app.route_plans for p in plan.params] == [
@@ -64,6 +87,7 @@ NOTES_APP = '''
 from dataclasses import dataclass
 
 from framework import App, FrameworkModule, http
+from framework.debug import routes_table
 
 
 @dataclass
