@@ -18,7 +18,7 @@ import re
 import types
 import typing
 import uuid
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Sequence, Sized
 from typing import Annotated, Any, Literal, TypeVar, Union
 
 from framework.errors import FrameworkError
@@ -127,7 +127,7 @@ def fields_of(tp: Any) -> tuple[Any, list[Field]]:
     return args[0], [extra for extra in args[1:] if isinstance(extra, Field)]
 
 
-def check_fields(fields: list[Field], value: Any) -> str | None:
+def check_fields(fields: Sequence[Field], value: Any) -> str | None:
     """The first constraint ``value`` breaks, in words; None when it meets them all."""
     for field in fields:
         problem = field.problem(value)

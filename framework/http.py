@@ -130,7 +130,7 @@ async def _bind_body(request: web.Request, body: Param, kwargs: dict[str, Any],
     found: list[tuple[str, str]] = []
     value = from_json(body.type, data, "", found)
     if not found and body.constraints:
-        problem = check_fields(list(body.constraints), value)
+        problem = check_fields(body.constraints, value)
         if problem is not None:
             found.append(("", problem))
     errors.extend(("body", field, problem) for field, problem in found)

@@ -74,7 +74,9 @@ class Param:
     #: text to value (path, query, header, cookie); a list's item parser for repeated keys
     parse: Callable[[str], Any] | None = dataclasses.field(default=None, compare=False,
                                                            repr=False)
-    is_list: bool = False
+    #: a list's item type and its constraints: each repeated key is one item
+    item_type: Any = None
+    item_constraints: tuple[Field, ...] = ()
 
     @property
     def required(self) -> bool:
@@ -141,24 +143,31 @@ class RoutePlan:
                 else:
                     kwargs[param.name] = param.default
                 continue
-            assert param.parse is not None
+            parse = param.parse
+            assert parse is not None
             try:
-                if param.is_list:
-                    value: Any = [parse_string(param.parse, typing.get_args(param.type)[0], text)
-                                  for text in source.getall(param.key)]
+                if param.item_type is None:
+                    value = parse_string(parse, param.type, source[param.key])
+                    if param.constraints:
+                        value = _checked(value, param.constraints)
                 else:
-                    value = parse_string(param.parse, param.type, source[param.key])
+                    value = _checked([_checked(parse_string(parse, param.item_type, text),
+                                               param.item_constraints)
+                                      for text in source.getall(param.key)], param.constraints)
             except ValueError as error:
                 errors.append((param.where, param.key, str(error)))
-                continue
-            if param.constraints and (problem := check_fields(list(param.constraints),
-                                                              value)) is not None:
-                errors.append((param.where, param.key, problem))
                 continue
             kwargs[param.name] = value
         for name in self.requests:
             kwargs[name] = request
         return kwargs
+
+
+def _checked(value: Any, constraints: tuple[Field, ...]) -> Any:
+    """``value``, or ValueError naming the first constraint it breaks."""
+    if constraints and (problem := check_fields(constraints, value)) is not None:
+        raise ValueError(problem)
+    return value
 
 
 _sources: dict[str, Callable[[web.Request], Any]] = {
@@ -222,21 +231,24 @@ def _plan_param(qualname: str, param: inspect.Parameter, tp: Any,
     return Param(name, "injected", value_type, default)
 
 
-def _text_parser(tp: Any) -> tuple[Callable[[str], Any] | None, bool]:
+def _text_parser(tp: Any) -> tuple[Callable[[str], Any] | None, Any, list[Field]]:
+    """(parser, list item type or None, the item's constraints) of a text-borne ``tp``."""
     if typing.get_origin(tp) is list:
-        return string_parser(typing.get_args(tp)[0]), True
-    return string_parser(tp), False
+        item_type, item_constraints = fields_of(typing.get_args(tp)[0])
+        return string_parser(item_type), item_type, item_constraints
+    return string_parser(tp), None, []
 
 
 def _text_param(qualname: str, name: str, where: Where, key: str, tp: Any, default: Any,
                 constraints: list[Field]) -> Param:
-    parse, is_list = _text_parser(tp)
-    if parse is None or is_list and where in ("path", "cookie"):
+    parse, item_type, item_constraints = _text_parser(tp)
+    if parse is None or item_type is not None and where in ("path", "cookie"):
         raise DeclarationError(
             f"{qualname}({name}: {type_name(tp)}): {where} parameter {name!r} is annotated "
             f"{type_name(tp)}: use str, int, float, bool, Decimal, UUID, datetime, date, time, "
-            "an Enum, a Literal, or a list of these")
-    return Param(name, where, tp, default, tuple(constraints), key, parse, is_list)
+            "an Enum, a Literal, or a list of these (query and header)")
+    return Param(name, where, tp, default, tuple(constraints), key, parse, item_type,
+                 tuple(item_constraints))
 
 
 def check_bindable(plans: list[RoutePlan], provides: Callable[[Any], bool]) -> None:

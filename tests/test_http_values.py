@@ -67,8 +67,10 @@ class ValuesController:
     async def page(self, limit: Annotated[int, http.Field(ge=1, le=100)] = 10,
                    name: Annotated[str, http.Field(min_length=2, max_length=5,
                                                    pattern=r"[a-z]+")] = "ab",
-                   ratio: Annotated[float, http.Field(gt=0, lt=1)] = 0.5) -> dict:
-        return {"limit": limit, "name": name, "ratio": ratio}
+                   ratio: Annotated[float, http.Field(gt=0, lt=1)] = 0.5,
+                   tags: Annotated[list[Annotated[str, http.Field(max_length=3)]],
+                                   http.Field(max_length=2)] = []) -> dict:  # noqa: B006
+        return {"limit": limit, "name": name, "ratio": ratio, "tags": tags}
 
     @http.get("/whoami")
     async def whoami(self, request_id: Annotated[str, http.Header("X-Request-Id")],
@@ -189,6 +191,8 @@ async def test_every_value_type_named_in_body_errors(client) -> None:
     ("name=AB1", "name", "must match '[a-z]+' (pattern), got 'AB1'"),
     ("ratio=0", "ratio", "must be > 0 (gt), got 0.0"),
     ("ratio=1", "ratio", "must be < 1 (lt), got 1.0"),
+    ("tags=abcd", "tags", "must be at most 3 long (max_length), got 'abcd'"),
+    ("tags=a&tags=b&tags=c", "tags", "must be at most 2 long (max_length), got ['a', 'b', 'c']"),
 ])
 async def test_constraints_name_the_field_the_rule_and_the_value(client, query: str, field: str,
                                                                  error: str) -> None:
@@ -198,8 +202,9 @@ async def test_constraints_name_the_field_the_rule_and_the_value(client, query: 
 
 
 async def test_values_within_constraints_pass(client) -> None:
-    response = await client.get("/page?limit=100&name=abcde&ratio=0.25")
-    assert await response.json() == {"limit": 100, "name": "abcde", "ratio": 0.25}
+    response = await client.get("/page?limit=100&name=abcde&ratio=0.25&tags=abc&tags=d")
+    assert await response.json() == {"limit": 100, "name": "abcde", "ratio": 0.25,
+                                     "tags": ["abc", "d"]}
 
 
 async def test_headers_and_cookies(client) -> None:
