@@ -86,9 +86,13 @@ class Param:
         """``limit: int = 10 (query, ge=1)``: the parameter as ``fw debug:routes`` shows it."""
         default = "" if self.required else f" = {self.default!r}"
         where = self.where if self.key in ("", self.name) else f"{self.where} {self.key}"
-        rules = [f"{name}={value!r}" for field in self.constraints
-                 for name, value in vars(field).items() if value is not None]
+        rules = [*_rules("", self.constraints), *_rules("item ", self.item_constraints)]
         return f"{self.name}: {type_name(self.type)}{default} ({', '.join([where, *rules])})"
+
+
+def _rules(prefix: str, constraints: tuple[Field, ...]) -> list[str]:
+    return [f"{prefix}{name}={value!r}" for field in constraints
+            for name, value in dataclasses.asdict(field).items() if value is not None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +226,7 @@ def _plan_param(qualname: str, param: inspect.Parameter, tp: Any,
     word = next((m for m in marks if isinstance(m, str) and m.lower() in _WHERE_WORDS), None)
     if word is not None:
         hint = {"body": f"http.Body[{type_name(value_type)}]", "query": type_name(value_type),
-                "path": "a {name} in the route path"}.get(
+                "path": f"{{{name}}} in the route path"}.get(
             word.lower(), f"Annotated[{type_name(value_type)}, http.{word.title()}()]")
         raise DeclarationError(f"{qualname}({name}: {type_name(tp)}): {word!r} in Annotated "
                                f"binds nothing; did you mean {hint}?")
