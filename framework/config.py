@@ -56,6 +56,8 @@ class FrameworkConfig:
     metrics_path: str = "/metrics"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
+    # Cross-origin requests: the origins browsers may call from ("*": any); empty: off
+    cors_origins: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 0):
