@@ -23,7 +23,15 @@ SOURCES = ("default", "option", "env", "flag")
 
 
 class ConfigError(FrameworkError, ValueError):
-    """A config value is unknown or cannot be converted; the message names it."""
+    """A config value is unknown or cannot be converted; the message names it.
+
+    ``field`` is the config field at fault, when one is: the layer that set it then names
+    the environment variable or the flag too.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -62,20 +70,21 @@ class FrameworkConfig:
     def __post_init__(self) -> None:
         if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 0):
             raise ConfigError(f"FrameworkConfig.workers: expected an int >= 0 or 'auto', "
-                              f"got {self.workers!r}")
+                              f"got {self.workers!r}", "workers")
         if not 0 <= self.port <= 65535:
-            raise ConfigError(f"FrameworkConfig.port: expected 0..65535, got {self.port!r}")
+            raise ConfigError(f"FrameworkConfig.port: expected 0..65535, got {self.port!r}",
+                              "port")
         for name in ("graceful_shutdown_timeout", "worker_timeout", "max_requests",
                      "max_requests_jitter", "max_memory_mb", "max_body_size",
                      "keepalive_timeout", "header_read_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"FrameworkConfig.{name}: expected a value >= 0, "
-                                  f"got {getattr(self, name)!r}")
+                                  f"got {getattr(self, name)!r}", name)
 
         for name in ("rpc_max_batch", "rpc_max_in_flight", "broker_max_value_mb"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"FrameworkConfig.{name}: expected a value > 0, "
-                                  f"got {getattr(self, name)!r}")
+                                  f"got {getattr(self, name)!r}", name)
         if self.broker_url:
             self._check_broker_url()
 
@@ -87,7 +96,8 @@ class FrameworkConfig:
         def bad(reason: str) -> ConfigError:
             shown = re.sub(r"(//[^/@]*?:)[^/@]*@", r"\1***@", self.broker_url)  # no password
             return ConfigError(f"FrameworkConfig.broker_url: {reason}, got {shown!r} "
-                               "(e.g. redis://127.0.0.1:6379/0; empty for the built-in broker)")
+                               "(e.g. redis://127.0.0.1:6379/0; empty for the built-in broker)",
+                               "broker_url")
 
         if self.broker_url.partition("://")[0] not in ("redis", "rediss", "unix"):
             raise bad("expected redis://, rediss:// or unix://")
@@ -213,3 +223,16 @@ class ConfigValues:
             return self.config_class(**merged)
         except TypeError as error:
             raise ConfigError(f"{self.owner}: {error}") from None
+        except ConfigError as error:
+            where = self._where_set(error.field)
+            if where is None:
+                raise
+            raise ConfigError(f"{where}: {error}", error.field) from None
+
+    def _where_set(self, field: str | None) -> str | None:
+        """The flag or environment variable that set ``field``, if one did."""
+        if field in self._layers["flag"]:
+            return f"--{field.replace('_', '-')}"
+        if field in self._layers["env"]:
+            return self.variables.get(field)
+        return None

@@ -52,6 +52,17 @@ def test_server_start_with_a_bad_broker_url_exits_2_with_one_line(
                     env={"APP_FRAMEWORK_BROKER_URL": url, "APP_FRAMEWORK_PORT": port})
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith("Error: ConfigError: FrameworkConfig.broker_url: ")
+    assert result.stderr.startswith(
+        "Error: ConfigError: APP_FRAMEWORK_BROKER_URL: FrameworkConfig.broker_url: ")
     assert repr(url) in result.stderr
     assert "serving" not in result.stdout + result.stderr
+
+
+def test_a_bad_value_from_a_flag_names_the_flag(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "from framework import App, FrameworkModule\n"
+        "app = App(imports=[FrameworkModule()], name='shop')\n")
+    result = run_fw("server:start", "--workers=-3", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == ("Error: --workers: FrameworkConfig.workers: expected an int >= 0 "
+                             "or 'auto', got -3\n")
