@@ -62,6 +62,7 @@ class FrameworkConfig:
     health_path: str = "/healthz"
     ready_path: str = "/readyz"
     metrics_path: str = "/metrics"
+    openapi_path: str = "/openapi.json"  # also turns GET /docs on; "": both off
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     # Cross-origin requests: the origins browsers may call from ("*": any); empty: off
