@@ -1,6 +1,6 @@
 """GET /hello (JSON from one injected service): fw against the servers Python teams use.
 
-Two tables from one run, every row loaded by the same client (bench/loadgen.py: wrk when
+Three tables from one run, every row loaded by the same client (bench/loadgen.py: wrk when
 installed) with the same connections and duration:
 
 1. one process: fw (workers=0) against a plain aiohttp handler on the same event loop, both
@@ -11,48 +11,77 @@ installed) with the same connections and duration:
    GunicornUVLoopWebWorker, uvicorn ``--workers 2`` with Starlette, and Sanic with 2
    workers; fw both with its default shared socket and with reuse_port=True (a socket per
    worker, which the kernel balances). Target: fw at least gunicorn+aiohttp's requests/s.
+3. typed POST, one process each: POST /orders with a 10-field JSON body (a nested object, a
+   datetime, a UUID, a list, an Optional, a 1..100 range; bench/typed_apps.py) validated
+   into its type and echoed with 201, by fw (dataclasses), FastAPI (pydantic v2) on uvicorn
+   and Litestar (msgspec) on uvicorn. Target: fw at least 1.3 times FastAPI's requests/s;
+   its ratio to Litestar is printed.
 
 Servers are measured in turn, each round in the other order so that drift hits every row,
 and each row keeps its best round: with the client on the same machine, which worker takes
 wrk's burst of keep-alive connections depends on scheduling. Run from the repository root
 (as a module: a file named http.py run as a script would shadow the standard library's):
 
-    python -m bench.http [--seconds 5] [--connections 64] [--rounds 3] [--tables one|two|both]
+    python -m bench.http [--seconds 5] [--connections 64] [--rounds 3]
+                         [--tables one|two|typed|both|all]   (both: one and two; default all)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from bench.apps import _aiohttp_app
 from bench.loadgen import LoadResult, load
 from bench.servers import free_port, serving
+from bench.typed_apps import ORDER_BODY
 
 Command = Callable[[int], list[str]]
 PYTHON = sys.executable
 
 
-def fw_command(workers: int, app: str = "app") -> Command:
-    return lambda port: [PYTHON, "-m", "framework.cli", "server:start", "--app",
-                         f"bench.apps:{app}", "--port", str(port), "--workers", str(workers)]
+def fw_command(workers: int, app: str = "bench.apps:app") -> Command:
+    return lambda port: [PYTHON, "-m", "framework.cli", "server:start", "--app", app,
+                         "--port", str(port), "--workers", str(workers)]
+
+
+def uvicorn_command(app: str) -> Command:
+    """One uvicorn process (uvloop and httptools when installed), no access log."""
+    return lambda port: [PYTHON, "-m", "uvicorn", app, "--port", str(port),
+                         "--no-access-log", "--log-level", "warning"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every request of a table sends: GET ``path``, or POST ``body`` to it (then each
+    server must answer 201 with the body's fields before it is loaded)."""
+
+    path: str = "/hello"
+    body: bytes | None = None
+
+
+HELLO = Workload()
+TYPED_POST = Workload("/orders", ORDER_BODY)
 
 
 ONE_PROCESS: dict[str, Command] = {
     "aiohttp (plain handler)": lambda port: [PYTHON, "-m", "bench.http", "--serve-aiohttp",
                                              str(port)],
     "fw (workers=0)": fw_command(0),
-    "fw (workers=0, metrics off)": fw_command(0, "app_metrics_off"),
+    "fw (workers=0, metrics off)": fw_command(0, "bench.apps:app_metrics_off"),
 }
 DEFAULT_FW = "fw (workers=0)"
 METRICS_OFF = "fw (workers=0, metrics off)"
 TWO_WORKERS: dict[str, Command] = {
     "fw (--workers 2)": fw_command(2),
-    "fw (--workers 2, reuse_port)": fw_command(2, "app_reuse_port"),
+    "fw (--workers 2, reuse_port)": fw_command(2, "bench.apps:app_reuse_port"),
     "gunicorn + aiohttp": lambda port: [
         PYTHON, "-m", "gunicorn", "bench.apps:aiohttp_app", "--workers", "2",
         "--bind", f"127.0.0.1:{port}", "--worker-class", "aiohttp.worker.GunicornUVLoopWebWorker",
@@ -66,6 +95,15 @@ TWO_WORKERS: dict[str, Command] = {
 }
 
 
+FASTAPI = "FastAPI (pydantic v2), uvicorn"
+LITESTAR = "Litestar (msgspec), uvicorn"
+TYPED: dict[str, Command] = {
+    "fw (workers=0)": fw_command(0, "bench.typed_apps:app"),
+    FASTAPI: uvicorn_command("bench.typed_fastapi:app"),
+    LITESTAR: uvicorn_command("bench.typed_litestar:app"),
+}
+
+
 def serve_plain_aiohttp(port: int) -> None:
     """The one-process baseline, on the event loop fw's single process uses."""
     from framework.server.single import loop_factory
@@ -76,20 +114,34 @@ def serve_plain_aiohttp(port: int) -> None:
                 loop=loop)
 
 
-def measure(command: Command, seconds: float, connections: int) -> LoadResult:
+def measure(command: Command, seconds: float, connections: int,
+            workload: Workload = HELLO) -> LoadResult:
     port = free_port()
-    with serving(command(port), port) as url:
-        load(url, 1, connections)  # warm up every worker
-        return load(url, seconds, connections)
+    with serving(command(port), port, workload.path) as url:
+        if workload.body is not None:
+            check_echo(url, workload.body)
+        load(url, 1, connections, workload.body)  # warm up every worker
+        return load(url, seconds, connections, workload.body)
 
 
-def best_of_rounds(servers: dict[str, Command], args: argparse.Namespace
-                   ) -> dict[str, LoadResult]:
+def check_echo(url: str, body: bytes) -> None:
+    """A typed-POST server must answer 201 with every field it was sent: a row that measured
+    validation errors would be worthless."""
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        status, answer = response.status, json.loads(response.read())
+    if status != 201 or set(answer) != set(json.loads(body)):
+        raise RuntimeError(f"{url} answered {status} {answer!r}, not the body it was sent")
+
+
+def best_of_rounds(servers: dict[str, Command], args: argparse.Namespace,
+                   workload: Workload = HELLO) -> dict[str, LoadResult]:
     best: dict[str, LoadResult] = {}
     for round_number in range(args.rounds):
         order = list(servers) if round_number % 2 == 0 else list(reversed(servers))
         for name in order:
-            result = measure(servers[name], args.seconds, args.connections)
+            result = measure(servers[name], args.seconds, args.connections, workload)
             if name not in best or result.requests_per_second > best[name].requests_per_second:
                 best[name] = result
     return {name: best[name] for name in servers}
@@ -100,11 +152,11 @@ def print_table(title: str, results: dict[str, LoadResult], baseline: str) -> fl
     default configuration's rows: metrics on)."""
     reference = results[baseline].requests_per_second
     print(title)
-    print(f"| {'server':<30}| {'req/s':>8} | {'p99 ms':>7} | {'errors':>6} | "
+    print(f"| {'server':<31} | {'req/s':>8} | {'p99 ms':>7} | {'errors':>6} | "
           f"{'ratio':>6} |")
-    print(f"|{'-' * 31}|{'-' * 9}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|")
+    print(f"|{'-' * 33}|{'-' * 9}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|")
     for name, result in results.items():
-        print(f"| {name:<30}| {result.requests_per_second:>8.0f} | {result.p99_ms:>7.2f} | "
+        print(f"| {name:<31} | {result.requests_per_second:>8.0f} | {result.p99_ms:>7.2f} | "
               f"{result.errors:>6} | {result.requests_per_second / reference:>6.2f} |")
     fw = max(result.requests_per_second for name, result in results.items()
              if name.startswith("fw") and name != METRICS_OFF)
@@ -117,21 +169,24 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3,
                         help="servers are measured in turn this many times; best kept")
-    parser.add_argument("--tables", choices=["one", "two", "both"], default="both",
-                        help="one process, two workers, or both tables")
+    parser.add_argument("--tables", choices=["one", "two", "typed", "both", "all"],
+                        default="all", help="one process, two workers, typed POST; both: "
+                        "the first two; all: the three")
     parser.add_argument("--serve-aiohttp", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_aiohttp:
         serve_plain_aiohttp(args.serve_aiohttp)
         return 0
-    one = best_of_rounds(ONE_PROCESS, args) if args.tables in ("one", "both") else {}
-    two = best_of_rounds(TWO_WORKERS, args) if args.tables in ("two", "both") else {}
-    client = next(iter({**one, **two}.values())).client
-    print(f"GET /hello; {client} with {args.connections} connections for {args.seconds:g} s; "
+    one = best_of_rounds(ONE_PROCESS, args) if args.tables in ("one", "both", "all") else {}
+    two = best_of_rounds(TWO_WORKERS, args) if args.tables in ("two", "both", "all") else {}
+    typed = (best_of_rounds(TYPED, args, TYPED_POST) if args.tables in ("typed", "all")
+             else {})
+    client = next(iter({**one, **two, **typed}.values())).client
+    print(f"{client} with {args.connections} connections for {args.seconds:g} s; "
           f"best of {args.rounds} rounds\n")
     checks: list[tuple[str, float, float]] = []
     if one:
-        single_ratio = print_table("One process (ratio to plain aiohttp):", one,
+        single_ratio = print_table("GET /hello, one process (ratio to plain aiohttp):", one,
                                    "aiohttp (plain handler)")
         metrics_ratio = (one[DEFAULT_FW].requests_per_second
                          / one[METRICS_OFF].requests_per_second)
@@ -139,10 +194,17 @@ def main() -> int:
                    ("fw metrics on / metrics off, one process", metrics_ratio, 0.95)]
         print()
     if two:
-        workers_ratio = print_table("Two workers (ratio to gunicorn + aiohttp):", two,
-                                    "gunicorn + aiohttp")
+        workers_ratio = print_table("GET /hello, two workers (ratio to gunicorn + aiohttp):",
+                                    two, "gunicorn + aiohttp")
         checks.append(("best fw row / gunicorn + aiohttp, two workers", workers_ratio, 1.0))
         print()
+    if typed:
+        fastapi_ratio = print_table("POST /orders (typed body), one process (ratio to FastAPI):",
+                                    typed, FASTAPI)
+        checks.append(("fw / FastAPI, typed POST", fastapi_ratio, 1.3))
+        litestar = typed[LITESTAR].requests_per_second
+        print(f"\nfw / Litestar, typed POST = "
+              f"{typed['fw (workers=0)'].requests_per_second / litestar:.2f} (no target)\n")
     for label, ratio, target in checks:
         verdict = "meets" if ratio >= target else "MISSES"
         print(f"{label} = {ratio:.2f} ({verdict} the target: at least {target:.2f})")

@@ -2,7 +2,8 @@
 
 ``load(url, seconds, connections)`` uses wrk when it is installed and otherwise the aiohttp
 load generator below, so every row of a benchmark run is measured by the same client.
-Import it from other benchmarks: ``from bench.loadgen import load``.
+``load(url, ..., body=b"{...}")`` POSTs that JSON body on every request instead of GETting
+(wrk through a Lua script). Import it from other benchmarks: ``from bench.loadgen import load``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -26,11 +28,13 @@ class LoadResult:
     client: str
 
 
-def load(url: str, seconds: float = 5.0, connections: int = 64) -> LoadResult:
-    """GET ``url`` over ``connections`` keep-alive connections for ``seconds``."""
+def load(url: str, seconds: float = 5.0, connections: int = 64,
+         body: bytes | None = None) -> LoadResult:
+    """GET ``url`` (POST ``body`` as JSON, when given) over ``connections`` keep-alive
+    connections for ``seconds``."""
     if shutil.which("wrk"):
-        return load_with_wrk(url, seconds, connections)
-    return asyncio.run(load_with_aiohttp(url, seconds, connections))
+        return load_with_wrk(url, seconds, connections, body)
+    return asyncio.run(load_with_aiohttp(url, seconds, connections, body))
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -41,10 +45,24 @@ def wrk_command(url: str, seconds: float, connections: int) -> list[str]:
     return ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url]
 
 
-def load_with_wrk(url: str, seconds: float, connections: int) -> LoadResult:
-    output = subprocess.run(wrk_command(url, seconds, connections), capture_output=True,
-                            text=True, check=True, timeout=seconds + 30).stdout
+def load_with_wrk(url: str, seconds: float, connections: int,
+                  body: bytes | None = None) -> LoadResult:
+    command = wrk_command(url, seconds, connections)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if body is not None:
+            script.write(post_script(body))
+            script.flush()
+            command[1:1] = ["-s", script.name]
+        output = subprocess.run(command, capture_output=True, text=True, check=True,
+                                timeout=seconds + 30).stdout
     return parse_wrk(output)
+
+
+def post_script(body: bytes) -> str:
+    """A wrk Lua script that POSTs ``body`` as JSON on every request."""
+    return ('wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = [==[{body.decode()}]==]\n")
 
 
 def parse_wrk(output: str) -> LoadResult:
@@ -61,8 +79,11 @@ def parse_wrk(output: str) -> LoadResult:
     return LoadResult(rate, float(value) * _UNITS_MS[unit], total, errors, "wrk")
 
 
-async def load_with_aiohttp(url: str, seconds: float, connections: int) -> LoadResult:
+async def load_with_aiohttp(url: str, seconds: float, connections: int,
+                            body: bytes | None = None) -> LoadResult:
     """The fallback client: ``connections`` tasks, each sending one request at a time."""
+    method = "GET" if body is None else "POST"
+    headers = {} if body is None else {"Content-Type": "application/json"}
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=connections)
@@ -73,7 +94,8 @@ async def load_with_aiohttp(url: str, seconds: float, connections: int) -> LoadR
             nonlocal errors
             while (started := time.perf_counter()) < deadline:
                 try:
-                    async with session.get(url) as response:
+                    async with session.request(method, url, data=body,
+                                               headers=headers) as response:
                         await response.read()
                         if response.status >= 400:
                             errors += 1

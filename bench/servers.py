@@ -27,8 +27,9 @@ def bench_env() -> dict[str, str]:
 
 
 @contextmanager
-def serving(command: list[str], port: int) -> Iterator[str]:
-    """Run ``command`` until the block ends; yields its /hello URL once the port answers."""
+def serving(command: list[str], port: int, path: str = "/hello") -> Iterator[str]:
+    """Run ``command`` until the block ends; yields its URL of ``path`` once the port
+    answers."""
     process = subprocess.Popen(command, cwd=REPO, env=bench_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -43,7 +44,7 @@ def serving(command: list[str], port: int) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{command} did not listen on {port}") from None
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/hello"
+        yield f"http://127.0.0.1:{port}{path}"
     finally:
         process.terminate()
         try:
