@@ -28,6 +28,7 @@ from framework.rpc.endpoint import RpcEndpoint
 from framework.rpc.limits import RpcLimits
 from framework.server.accepting import Acceptor
 from framework.server.connections import ConnectionGuard
+from framework.server.cors import Cors
 from framework.server.http_metrics import HttpMetrics
 from framework.server.logs import AccessLog
 from framework.server.probes import Probes
@@ -75,6 +76,7 @@ class HttpServer:
         if dispatcher.actions:
             self.rpc = RpcEndpoint(dispatcher)
             self.rpc.add_routes(self.router)
+        self.cors = Cors(config.cors_origins) if config.cors_origins else None
         self.probes = Probes(lambda: self.draining)
         self.probes.add_routes(self.router, config)
         if self.metrics is not None and metrics is not None:
@@ -118,7 +120,13 @@ class HttpServer:
         return update_wrapper(answering_errors, handler)
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
-        """One request: route it, answer ``Expect``, run its handler; errors become JSON."""
+        """One request: route it, answer ``Expect``, run its handler; errors become JSON;
+        CORS preflights are answered before routing, and responses marked for their origin."""
+        cors = self.cors
+        if cors is not None:
+            preflight = cors.preflight(request)
+            if preflight is not None:
+                return preflight
         handler = self.router.resolve(request)
         if request.headers.get(hdrs.EXPECT):
             response = await self._answer_expect(request)
@@ -137,6 +145,8 @@ class HttpServer:
         if metrics is not None:
             metrics.observe(request.method, handler, response.status,
                             time.perf_counter() - started)
+        if cors is not None:
+            cors.mark(request, response)
         if self.draining:  # Connection: close, so the client's next request finds a live worker
             response.force_close()
         return response
