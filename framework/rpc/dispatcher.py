@@ -23,6 +23,7 @@ from framework.errors import DeclarationError
 from framework.json_body import MAX_DEPTH, nested_too_deep
 from framework.metrics import Metrics
 from framework.rpc.actions import InvalidParams, ParamsPlan, actions_of, controller_name
+from framework.rpc.discover import DISCOVER, openrpc_document
 from framework.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -68,6 +69,7 @@ class RpcDispatcher:
             "fw_rpc_calls_total", "JSON-RPC calls answered, by method and outcome",
             ("method", "outcome"))
         self.actions: dict[str, _Action] = {}
+        self._document: dict[str, Any] | None = None
         for cls in controllers:
             name = controller_name(cls)
             if name is not None:
@@ -149,9 +151,18 @@ class RpcDispatcher:
             self._calls.labels(method if method in self.actions else UNKNOWN_METHOD,
                                OUTCOMES.get(code, APP_ERROR)).inc()
 
+    def discover(self) -> dict[str, Any]:
+        """The OpenRPC document of every action (``rpc.discover``), built once."""
+        if self._document is None:
+            self._document = openrpc_document(
+                {name: (action.func, action.plan) for name, action in self.actions.items()})
+        return self._document
+
     async def _call(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         action = self.actions.get(method)
         if action is None:
+            if method == DISCOVER:
+                return self.discover()
             raise RpcError.standard(METHOD_NOT_FOUND, {"method": method})
         try:
             kwargs = action.plan.bind(params)
