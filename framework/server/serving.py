@@ -27,6 +27,7 @@ from framework.rpc.dispatcher import RpcDispatcher
 from framework.rpc.endpoint import RpcEndpoint
 from framework.rpc.limits import RpcLimits
 from framework.server.accepting import Acceptor
+from framework.server.api_docs import ApiDocs
 from framework.server.connections import ConnectionGuard
 from framework.server.cors import Cors
 from framework.server.http_metrics import HttpMetrics
@@ -79,6 +80,8 @@ class HttpServer:
         self.cors = Cors(config.cors_origins) if config.cors_origins else None
         self.probes = Probes(lambda: self.draining)
         self.probes.add_routes(self.router, config)
+        if config.openapi_path:  # built once, from the route plans the router serves
+            ApiDocs(controllers, app.name, config.openapi_path).add_routes(self.router)
         if self.metrics is not None and metrics is not None:
             self.metrics.add_route(self.router, config.metrics_path, metrics, scrape)
 
