@@ -138,7 +138,15 @@ def test_docs_page_and_its_assets_are_served_locally(server: ServerProcess) -> N
     assert get(f"{server.url}/docs/assets/..%2Fswagger-ui.js")[0] == 404
 
 
-def test_an_empty_openapi_path_turns_document_and_docs_off(tmp_path: Path) -> None:
+def test_openapi_path_moves_the_document_and_empty_turns_it_and_docs_off(tmp_path: Path
+                                                                          ) -> None:
+    moved = {"APP_FRAMEWORK_OPENAPI_PATH": "/api/spec.json"}
+    with ServerProcess(APP, cwd=tmp_path, env=moved) as process:
+        process.wait_serving()
+        status, _, body = get(f"{process.url}/api/spec.json")
+        assert status == 200 and json.loads(body)["info"]["title"] == "notes"
+        assert b'url: "/api/spec.json"' in get(f"{process.url}/docs")[2]
+        assert get(f"{process.url}/openapi.json")[0] == 404
     with ServerProcess(APP, cwd=tmp_path, env={"APP_FRAMEWORK_OPENAPI_PATH": ""}) as process:
         process.wait_serving()
         assert get(f"{process.url}/openapi.json")[0] == 404
