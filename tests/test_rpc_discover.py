@@ -69,7 +69,7 @@ class ClockRpc:
         return datetime.date(2026, 1, 2)
 
 
-app = App(imports=[FrameworkModule()], controllers=[NotesRpc, ClockRpc])
+app = App(imports=[FrameworkModule()], controllers=[NotesRpc, ClockRpc], name="notes-service")
 '''
 
 
@@ -112,7 +112,7 @@ def test_rpc_discover_lists_every_action_with_its_params_and_result(
         server: ServerProcess) -> None:
     document = call(server, "rpc.discover")
     assert document["openrpc"].startswith("1.")
-    assert {"title", "version"} <= document["info"].keys()
+    assert document["info"] == {"title": "notes-service", "version": "1.0.0"}
     methods = {method["name"]: method for method in document["methods"]}
     assert set(methods) == {"notes.create", "notes.forget", "clock.today"}
     create = methods["notes.create"]

@@ -62,8 +62,10 @@ class RpcDispatcher:
     """Maps ``"<controller>.<action>"`` to ``@rpc.action`` methods and answers payloads."""
 
     def __init__(self, app: Resolver, controllers: list[type], limits: RpcLimits,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, title: str = "fw JSON-RPC") -> None:
+        """``title`` names the service in the ``rpc.discover`` document (the app's name)."""
         self._app = app
+        self.title = title
         self.limits = limits
         self._calls = None if metrics is None else metrics.counter(
             "fw_rpc_calls_total", "JSON-RPC calls answered, by method and outcome",
@@ -155,7 +157,8 @@ class RpcDispatcher:
         """The OpenRPC document of every action (``rpc.discover``), built once."""
         if self._document is None:
             self._document = openrpc_document(
-                {name: (action.func, action.plan) for name, action in self.actions.items()})
+                {name: (action.func, action.plan) for name, action in self.actions.items()},
+                self.title)
         return self._document
 
     async def _call(self, method: str, params: list[Any] | dict[str, Any]) -> Any:

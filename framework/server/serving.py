@@ -73,7 +73,8 @@ class HttpServer:
         self.metrics = None if metrics is None else HttpMetrics(
             metrics, self.router.templates, lambda: self.in_flight)
         self.rpc: RpcEndpoint | None = None
-        dispatcher = RpcDispatcher(app, controllers, RpcLimits.of(config), metrics)
+        dispatcher = RpcDispatcher(app, controllers, RpcLimits.of(config), metrics,
+                                   title=app.name)
         if dispatcher.actions:
             self.rpc = RpcEndpoint(dispatcher)
             self.rpc.add_routes(self.router)
