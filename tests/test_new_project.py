@@ -99,7 +99,7 @@ def test_new_projects_printed_steps_install_test_and_serve_it_in_a_fresh_venv(
     steps = printed_steps(made.stdout)
     assert f"python3 -m pip install -e {REPO}" in steps  # fw new ran from this checkout
     output = follow_install_steps(steps, tmp_path, shell_env())
-    assert "3 passed" in output
+    assert "4 passed" in output
 
     port = free_port()
     activate = FRESH_VENV.split(" && ")[1]
@@ -149,7 +149,7 @@ def test_the_new_project_path_works_from_inside_a_venv(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     steps = printed_steps(made.stdout)
     assert f"python3 -m pip install {source}" in steps
-    assert "3 passed" in follow_install_steps(steps, work, env)
+    assert "4 passed" in follow_install_steps(steps, work, env)
     greeting = subprocess.run([".venv/bin/python", "app.py", "greet", "Ada"], cwd=work / "demo",
                               env=env, capture_output=True, text=True, timeout=60)
     assert greeting.stdout == "Hello, Ada!\n", greeting.stderr

@@ -26,6 +26,17 @@ async def test_hello_route():
         assert (await response.json())["message"] == "Hello, world!"
 
 
+async def test_greetings_take_a_typed_body():
+    testing = make_testing_app()
+    async with testing:
+        response = await testing.client.post("/greetings", json={"name": "Ada", "times": 2})
+        assert response.status == 201
+        assert await response.json() == {"messages": ["Hello, Ada!", "Hello, Ada!"]}
+        refused = await testing.client.post("/greetings", json={"name": "Ada", "times": 9})
+        assert refused.status == 400
+        assert [error["field"] for error in (await refused.json())["errors"]] == ["times"]
+
+
 async def test_counter_counts_over_rpc():
     testing = make_testing_app()
     async with testing:
