@@ -1,6 +1,7 @@
 """The published API: ``GET openapi_path`` (the OpenAPI document, built once per process) and
-``GET /docs``, a Swagger UI page whose script and style come from the swagger-ui-bundle
-package through ``/docs/assets/``: the page works offline, with no CDN.
+``GET /docs``, a Swagger UI page whose script and style come from the swagger-ui-bundle-v2
+package through ``/docs/assets/``: the page works offline, with no CDN (and no call to
+Swagger's online validator).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _PAGE = """<!DOCTYPE html>
 <body>
 <div id="swagger-ui"></div>
 <script src="{assets}/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({{url: {spec_url}, dom_id: "#swagger-ui"}});</script>
+<script>SwaggerUIBundle({{url: {spec_url}, dom_id: "#swagger-ui", validatorUrl: null}});</script>
 </body>
 </html>
 """
