@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Callable, Sequence, Sized
 from typing import Annotated, Any, Literal, TypeVar, Union
 
+import orjson
+
 from framework.errors import FrameworkError
 
 _NONE = type(None)
@@ -467,3 +469,15 @@ def _split_list(raw: str) -> list[str]:
             raise ValueError(raw)
         return [item if isinstance(item, str) else json.dumps(item) for item in items]
     return [item.strip() for item in text.split(",")] if text else []
+
+
+def dump_json(value: Any) -> bytes:
+    """``value`` as JSON, the way fw answers HTTP and RPC: orjson, with Decimals written as
+    exact strings (what the converter reads back); TypeError for anything else JSON lacks."""
+    return orjson.dumps(value, default=_decimal_as_text)
+
+
+def _decimal_as_text(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -7,7 +7,6 @@ serving a request inspects no signature.
 
 from __future__ import annotations
 
-import decimal
 import inspect
 import logging
 import traceback
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from framework import compat
 from framework.convert import Field as Field
-from framework.convert import InvalidInput, check_fields, from_json
+from framework.convert import InvalidInput, check_fields, dump_json, from_json
 from framework.di.resolver import Resolver
 from framework.json_body import MAX_DEPTH, nested_too_deep, require_json_content_type
 from framework.route_plan import BODY, ROUTES, Param, RoutePlan, plan_route
@@ -163,13 +162,7 @@ def to_response(result: Any, status: int | None = None) -> web.StreamResponse:
         return web.Response(status=status or 204)
     if not isinstance(result, (dict, list)) and isinstance(result, web.StreamResponse):
         return result
-    return JsonResponse(orjson.dumps(result, default=_json_default), status or 200)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return JsonResponse(dump_json(result), status or 200)
 
 
 def make_handler(app: Resolver, controller: type, plan: RoutePlan,

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -57,6 +58,10 @@ class ThingsRpc:
     @rpc.action
     async def add(self, a: int, b: int = 10) -> int:
         return a + b
+
+    @rpc.action
+    async def price(self, amount: Decimal) -> dict:
+        return {"total": amount * 3}
 
     @rpc.action
     def move(self, point: Point, by: list[int], label: str | None = None) -> dict:
@@ -149,6 +154,11 @@ async def test_params_not_fitting_the_annotations_are_invalid_params(
                                         for name, problem in errors.items()]}
     for name, problem in errors.items():
         assert f"'{name}' {problem}" in error["message"]
+
+
+async def test_decimals_come_back_exact_as_text(served) -> None:
+    """As HTTP writes them: a Decimal result is its exact digits, never a float."""
+    assert await served.rpc_client().controller("things").price("0.10") == {"total": "0.30"}
 
 
 async def test_nested_params_name_the_wrong_field(served) -> None:

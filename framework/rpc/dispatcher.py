@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from framework.convert import dump_json
 from framework.di.resolver import Resolver
 from framework.errors import DeclarationError
 from framework.json_body import MAX_DEPTH, nested_too_deep
@@ -143,7 +144,7 @@ class RpcDispatcher:
         if call_id is _NO_ID:
             return None
         try:
-            return orjson.dumps({"jsonrpc": "2.0", "result": result, "id": call_id})
+            return dump_json({"jsonrpc": "2.0", "result": result, "id": call_id})
         except TypeError as error:
             logger.error("RPC %s returned a value JSON cannot hold: %s", call["method"], error)
             return _encode_error(call_id, RpcError.standard(INTERNAL_ERROR))
