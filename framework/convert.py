@@ -276,11 +276,23 @@ def _sequence_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str,
         return _wrong(tp, value, field, errors)
     container = typing.get_origin(tp) or tp
     args = typing.get_args(tp)
+    if container is tuple and args and args[-1] is not Ellipsis:
+        return _fixed_tuple_from_json(tp, args, value, field, errors)
     item_type = args[0] if args else Any
     items = [item if type(item) is item_type and item_type in _PLAIN
              else from_json(item_type, item, _join(field, index), errors)
              for index, item in enumerate(value)]
     return items if container is list else container(items)
+
+
+def _fixed_tuple_from_json(tp: Any, item_types: tuple[Any, ...], value: list[Any], field: str,
+                           errors: list[tuple[str, str]]) -> Any:
+    """``tuple[int, str]``: exactly one item per position, each of its own type."""
+    if len(value) != len(item_types):
+        errors.append((field, f"expected {len(item_types)} items, got {len(value)}"))
+        return None
+    return tuple(from_json(item_type, item, _join(field, index), errors)
+                 for index, (item_type, item) in enumerate(zip(item_types, value, strict=True)))
 
 
 def _dataclass_from_json(tp: type, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:

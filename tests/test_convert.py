@@ -54,6 +54,13 @@ def test_every_wrong_field_is_named_by_its_path() -> None:
                       ("channel", "expected one of ['web', 'shop'], got 'mail'")]
 
 
+def test_a_fixed_tuple_takes_one_item_of_its_own_type_per_position() -> None:
+    assert convert(tuple[int, str], [1, "a"]) == ((1, "a"), [])
+    assert convert(tuple[int, str], [1, 2])[1] == [("[1]", "expected str, got number")]
+    assert convert(tuple[int, str], [1])[1] == [("", "expected 2 items, got 1")]
+    assert convert(tuple[int, ...], [1, 2, 3]) == ((1, 2, 3), [])
+
+
 def test_json_is_strict_about_types() -> None:
     assert convert(int, True)[1] == [("", "expected int, got boolean")]
     assert convert(int, 1.5)[1] == [("", "expected int, got number")]
