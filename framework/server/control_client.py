@@ -214,18 +214,28 @@ async def attach_server_broker(app: ProcessContainer, app_name: str,
     pipe to it; None (the configured broker stays) with Redis or with no server running."""
     if config.broker_url:
         return None
-    path = find_control_socket(config, app_name)
     try:
-        client = await ControlClient.connect(path, app_name)
+        server_broker = await open_server_broker(find_control_socket(config, app_name),
+                                                 app_name, config)
     except NoServer:
         return None
-    try:
-        answer = await client.request("broker")
     except (ControlError, ConnectionError, OSError) as error:
         logger.warning("not using the running server's broker: %s", error)
-        await client.close()
         return None
+    app.override_in_process(BrokerAdapter, server_broker.adapter)
+    return server_broker
+
+
+async def open_server_broker(path: Path, app_name: str,
+                             config: FrameworkConfig) -> ServerBroker:
+    """A pipe to the broker of the server answering on ``path``; NoServer when none runs,
+    ControlError (or ConnectionError) when it refuses."""
+    client = await ControlClient.connect(path, app_name)
+    try:
+        answer = await client.request("broker")
+    except BaseException:
+        await client.close()
+        raise
     adapter = attach_to_master(client.channel, config)
     client.channel.max_frame_size = int(answer["frame_limit"])  # the server's, for both ends
-    app.override_in_process(BrokerAdapter, adapter)
     return ServerBroker(client, adapter)
