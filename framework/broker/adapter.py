@@ -2,7 +2,8 @@
 
 Payloads are JSON text already encoded by the facades. ``LocalChannels`` fans one process's
 bus messages out to its subscribers, so a transport subscribes a process once per channel;
-``JobRunner`` runs pushed queue jobs and reports each outcome back.
+``JobRunner`` runs pushed queue jobs and reports each outcome back: done, retry (after a
+growing pause) or dead (its attempts used up).
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from framework.broker.queues import dead_queue
+
 logger = logging.getLogger("framework.broker")
 
 Number = int | float
 Deliver = Callable[[str], None]
 JobHandler = Callable[[str], Awaitable[None]]
 StopConsuming = Callable[[], Awaitable[None]]
+QueueStatus = dict[str, dict[str, int]]
+#: finish(queue, job id, outcome "done" / "retry" / "dead", last error) reports a job's end
+FinishJob = Callable[[str, int, str, str], Coroutine[Any, Any, None]]
 
 
 class BrokerAdapter(ABC):
@@ -97,15 +103,31 @@ class BrokerAdapter(ABC):
     # queues
 
     @abstractmethod
-    async def produce(self, queue: str, payload: str) -> None: ...
+    async def produce(self, queue: str, payload: str, delay: float = 0.0) -> None:
+        """Queue a job; it can be taken once ``delay`` seconds have passed."""
 
     @abstractmethod
-    async def consume(self, queue: str, handler: JobHandler, max_parallel: int) -> StopConsuming:
+    async def consume(self, queue: str, handler: JobHandler, max_parallel: int,
+                      max_attempts: int | None = None) -> StopConsuming:
         """Run ``handler`` for jobs of ``queue``, at most ``max_parallel`` at once.
 
-        A job whose handler raised is delivered again; the returned coroutine function stops
-        taking jobs and waits for the running ones.
+        A job whose handler raised is delivered again until it has been tried
+        ``max_attempts`` times (None: no limit), then its dead letter goes to
+        ``<queue>.dead``; the returned coroutine function stops taking jobs and waits for
+        the running ones.
         """
+
+    @abstractmethod
+    async def queue_status(self) -> QueueStatus:
+        """Per queue name: counts of jobs waiting, delayed, running and dead."""
+
+    @abstractmethod
+    async def queue_retry_dead(self, queue: str) -> int:
+        """Move the dead letters of ``queue`` back to it (attempts start again); how many."""
+
+    @abstractmethod
+    async def queue_purge(self, queue: str) -> int:
+        """Drop the waiting, delayed and dead jobs of ``queue``; how many."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -140,24 +162,33 @@ class LocalChannels:
             deliver(payload)
 
 
+def error_text(error: BaseException) -> str:
+    """A job's last error as its dead letter keeps it."""
+    return f"{type(error).__name__}: {error}"
+
+
+def is_last_attempt(attempt: int, max_attempts: int | None) -> bool:
+    return max_attempts is not None and attempt >= max_attempts
+
+
 def retry_delay(attempt: int) -> float:
     """Pause before a failed job goes back: 50 ms doubling to 5 s, so poison jobs don't spin."""
     return min(0.05 * 2.0 ** (attempt - 1), 5.0)
 
 
 class JobRunner:
-    """Runs jobs the broker pushes to this process's consumers; reports ack or retry."""
+    """Runs jobs the broker pushes to this process's consumers; reports each outcome."""
 
-    def __init__(self, finish: Callable[[str, int, bool], Coroutine[Any, Any, None]]) -> None:
+    def __init__(self, finish: FinishJob) -> None:
         self._finish = finish
-        self._handlers: dict[int, JobHandler] = {}
+        self._handlers: dict[int, tuple[JobHandler, int | None]] = {}
         self._running: dict[int, set[asyncio.Task[None]]] = {}
         self._returning: set[asyncio.Task[None]] = set()
         self._next_id = 0
 
-    def add(self, handler: JobHandler) -> int:
+    def add(self, handler: JobHandler, max_attempts: int | None = None) -> int:
         self._next_id += 1
-        self._handlers[self._next_id] = handler
+        self._handlers[self._next_id] = (handler, max_attempts)
         self._running[self._next_id] = set()
         return self._next_id
 
@@ -169,26 +200,33 @@ class JobRunner:
             await asyncio.wait(running)
 
     def run(self, queue: str, consumer: int, job_id: int, payload: str, attempt: int) -> None:
-        handler = self._handlers.get(consumer)
+        found = self._handlers.get(consumer)
         loop = asyncio.get_running_loop()
-        if handler is None:  # sent before the broker saw the consumer stop: give it back
-            returning = loop.create_task(self._finish(queue, job_id, False))
+        if found is None:  # sent before the broker saw the consumer stop: give it back
+            returning = loop.create_task(self._finish(queue, job_id, "retry", ""))
             self._returning.add(returning)
             returning.add_done_callback(self._returning.discard)
             return
-        task = loop.create_task(self._run(handler, queue, job_id, payload, attempt))
+        handler, max_attempts = found
+        task = loop.create_task(self._run(handler, queue, job_id, payload, attempt,
+                                          max_attempts))
         running = self._running[consumer]
         running.add(task)
         task.add_done_callback(running.discard)
 
     async def _run(self, handler: JobHandler, queue: str, job_id: int, payload: str,
-                   attempt: int) -> None:
+                   attempt: int, max_attempts: int | None) -> None:
         try:
             await handler(payload)
-        except Exception:
+        except Exception as error:
+            if is_last_attempt(attempt, max_attempts):
+                logger.exception("job %d of queue %r failed (attempt %d of %s); it goes to "
+                                 "%r", job_id, queue, attempt, max_attempts, dead_queue(queue))
+                await self._finish(queue, job_id, "dead", error_text(error))
+                return
             logger.exception("job %d of queue %r failed (attempt %d); it will be delivered "
                              "again", job_id, queue, attempt)
             await asyncio.sleep(retry_delay(attempt))
-            await self._finish(queue, job_id, False)
+            await self._finish(queue, job_id, "retry", "")
         else:
-            await self._finish(queue, job_id, True)
+            await self._finish(queue, job_id, "done", "")

@@ -8,6 +8,7 @@ attached under a key with an ``EnginePeer`` that receives what is pushed to that
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -15,7 +16,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from framework.broker.codec import decode, encode
-from framework.broker.queues import Job, JobQueue
+from framework.broker.queues import (
+    DEAD_SUFFIX,
+    Job,
+    JobQueue,
+    dead_message,
+    dead_queue,
+    dead_record,
+)
 
 Number = int | float
 
@@ -94,6 +102,7 @@ class BrokerEngine:
         self._values = ExpiringStore(clock)
         self._locks: dict[str, _Lock] = {}
         self._queues: dict[str, JobQueue] = {}
+        self._delayed: dict[str, dict[int, Job]] = {}
 
     # processes
 
@@ -232,9 +241,24 @@ class BrokerEngine:
 
     # queues
 
-    def queue_produce(self, queue: str, payload: str) -> None:
-        self._queue(queue).add(payload)
-        self._dispatch(queue)
+    def queue_produce(self, queue: str, payload: str, delay: float = 0.0) -> None:
+        """Queue a job; with ``delay`` (seconds) it waits that long before it can be taken
+        (needs a running event loop, whose timer releases it)."""
+        if delay <= 0:
+            self._queue(queue).add(payload)
+            self._dispatch(queue)
+            return
+        self._queue(queue)
+        job = Job(payload)
+        self._delayed.setdefault(queue, {})[job.id] = job
+        asyncio.get_running_loop().call_later(delay, self._release, queue, job.id)
+
+    def _release(self, queue: str, job_id: int) -> None:
+        """A delayed job is due (unless purged meanwhile): it joins the waiting ones."""
+        job = self._delayed.get(queue, {}).pop(job_id, None)
+        if job is not None:
+            self._queue(queue).add_job(job)
+            self._dispatch(queue)
 
     def queue_consume(self, process: str, queue: str, consumer: int, max_parallel: int) -> None:
         self._require(process)
@@ -253,6 +277,41 @@ class BrokerEngine:
         """The job's handler raised: deliver it again, after the jobs already waiting."""
         self._queue(queue).retry(process, job_id)
         self._dispatch(queue)
+
+    def queue_dead(self, process: str, queue: str, job_id: int, error: str) -> None:
+        """The job used up its attempts: its dead letter goes to ``<queue>.dead``."""
+        job = self._queue(queue).take(process, job_id)
+        if job is not None:
+            dead = dead_queue(queue)
+            self._queue(dead).add(dead_record(job.payload, job.attempt, error))
+            self._dispatch(dead)
+        self._dispatch(queue)
+
+    def queue_status(self) -> dict[str, dict[str, int]]:
+        """Per queue: jobs waiting, delayed, running (taken, not yet acked) and dead."""
+        status: dict[str, dict[str, int]] = {}
+        for name, queue in self._queues.items():
+            if name.endswith(DEAD_SUFFIX):
+                continue
+            dead = self._queues.get(dead_queue(name))
+            status[name] = {"waiting": queue.waiting, "delayed": len(self._delayed.get(name, {})),
+                            "running": queue.running, "dead": 0 if dead is None else dead.waiting}
+        return status
+
+    def queue_retry_dead(self, queue: str) -> int:
+        """Put the dead letters of ``queue`` back on it as new jobs; how many."""
+        records = self._queue(dead_queue(queue)).take_waiting()
+        target = self._queue(queue)
+        for record in records:
+            target.add(dead_message(record.payload))
+        self._dispatch(queue)
+        return len(records)
+
+    def queue_purge(self, queue: str) -> int:
+        """Drop the waiting, delayed and dead jobs of ``queue``; how many."""
+        dropped = len(self._queue(queue).take_waiting())
+        dropped += len(self._delayed.pop(queue, {}))
+        return dropped + len(self._queue(dead_queue(queue)).take_waiting())
 
     def _queue(self, name: str) -> JobQueue:
         queue = self._queues.get(name)

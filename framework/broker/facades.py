@@ -246,28 +246,60 @@ class QueueConsumer:
         await self._stop()
 
 
+def _check_count(value: Any, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be an int >= 1, got {value!r}")
+
+
 class BrokerQueue(BrokerFacade):
-    """Job queues: each message goes to one consumer; failed or orphaned ones come back."""
+    """Job queues: each message goes to one consumer; failed ones come back until they have
+    used up their attempts (then their dead letter goes to ``<name>.dead``), orphaned ones
+    (their consumer's process died) come back."""
 
     kind = "queue"
 
-    async def produce(self, queue: str, message: Any) -> None:
+    async def produce(self, queue: str, message: Any, delay: float = 0) -> None:
+        """Queue ``message``; with ``delay`` it is held back that many seconds."""
         check_name(queue, "queue name")
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:
+            raise ValueError(f"delay must be a number of seconds >= 0, got {delay!r}")
         self._operations.count("produce")
-        await self._adapter.produce(queue, self._encode(message, f"message for queue {queue!r}"))
+        await self._adapter.produce(
+            queue, self._encode(message, f"message for queue {queue!r}"), float(delay))
 
     async def consume(self, queue: str, handler: Callable[[Any], Any],
-                      max_parallel: int = 1) -> QueueConsumer:
+                      max_parallel: int = 1, max_attempts: int | None = None) -> QueueConsumer:
         """Call ``handler(message)`` (sync or async) for the queue's messages.
 
-        If it raises, the message is delivered again (after a pause growing to 5 s).
+        If it raises, the message is delivered again after a pause (50 ms doubling to 5 s),
+        until it has been tried ``max_attempts`` times (None: no limit); then the dead
+        letter ``{"message", "attempts", "error"}`` goes to the queue ``<queue>.dead``.
         """
         check_name(queue, "queue name")
-        if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) \
-                or max_parallel < 1:
-            raise ValueError(f"max_parallel must be an int >= 1, got {max_parallel!r}")
+        _check_count(max_parallel, "max_parallel")
+        if max_attempts is not None:
+            _check_count(max_attempts, "max_attempts")
         self._operations.count("consume")
 
         async def run(payload: str) -> None:
             await _call(handler, decode(payload))
-        return QueueConsumer(queue, await self._adapter.consume(queue, run, max_parallel))
+        return QueueConsumer(queue, await self._adapter.consume(queue, run, max_parallel,
+                                                                max_attempts))
+
+    async def status(self) -> dict[str, dict[str, int]]:
+        """Per queue name: how many jobs are waiting, delayed, running and dead."""
+        self._operations.count("status")
+        return await self._adapter.queue_status()
+
+    async def retry_dead(self, queue: str) -> int:
+        """Put the dead letters of ``queue`` back on it as new jobs; how many."""
+        check_name(queue, "queue name")
+        self._operations.count("retry_dead")
+        return await self._adapter.queue_retry_dead(queue)
+
+    async def purge(self, queue: str) -> int:
+        """Drop the waiting, delayed and dead jobs of ``queue`` (running ones finish); how
+        many."""
+        check_name(queue, "queue name")
+        self._operations.count("purge")
+        return await self._adapter.queue_purge(queue)

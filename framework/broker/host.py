@@ -152,7 +152,8 @@ class BrokerHost:
             "kdel": self._kv_delete, "kinc": self._kv_increment, "lacq": self._lock_acquire,
             "lrel": self._lock_release, "lheld": self._lock_is_held, "qpush": self._produce,
             "qsub": self._consume, "qstop": self._stop_consuming, "qdone": self._finish_job,
-            "qretry": self._finish_job,
+            "qretry": self._finish_job, "qdead": self._dead_job, "qstat": self._queue_status,
+            "qrdead": self._retry_dead, "qpurge": self._purge,
         }
 
     @classmethod
@@ -271,7 +272,10 @@ class BrokerHost:
         return self.engine.lock_is_held(_text(message, "name"))
 
     def _produce(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
-        self.engine.queue_produce(_text(message, "q"), _text(message, "v"))
+        delay = message.get("d", 0.0)
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+            raise ValueError(f"delay must be seconds >= 0, got {delay!r}")
+        self.engine.queue_produce(_text(message, "q"), _text(message, "v"), float(delay))
 
     def _consume(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
         self.engine.queue_consume(remote.process, _text(message, "q"), int(message["c"]),
@@ -284,6 +288,20 @@ class BrokerHost:
         finish = self.engine.queue_ack if message["op"] == "qdone" else self.engine.queue_retry
         finish(remote.process, _text(message, "q"), int(message["j"]))
         return NO_REPLY
+
+    def _dead_job(self, remote: _RemoteProcess, message: dict[str, Any]) -> object:
+        self.engine.queue_dead(remote.process, _text(message, "q"), int(message["j"]),
+                               _text(message, "err"))
+        return NO_REPLY
+
+    def _queue_status(self, remote: _RemoteProcess, message: dict[str, Any]) -> Any:
+        return self.engine.queue_status()
+
+    def _retry_dead(self, remote: _RemoteProcess, message: dict[str, Any]) -> int:
+        return self.engine.queue_retry_dead(_text(message, "q"))
+
+    def _purge(self, remote: _RemoteProcess, message: dict[str, Any]) -> int:
+        return self.engine.queue_purge(_text(message, "q"))
 
 
 def _text(message: dict[str, Any], field_name: str) -> str:

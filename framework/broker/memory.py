@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from framework.broker.adapter import BrokerAdapter, JobHandler, JobRunner, Number, StopConsuming
+from framework.broker.adapter import (
+    BrokerAdapter,
+    JobHandler,
+    JobRunner,
+    Number,
+    QueueStatus,
+    StopConsuming,
+)
 from framework.broker.engine import BrokerEngine
 from framework.broker.queues import Job
 
@@ -85,11 +92,12 @@ class MemoryAdapter(BrokerAdapter):
 
     # queues
 
-    async def produce(self, queue: str, payload: str) -> None:
-        self.engine.queue_produce(queue, payload)
+    async def produce(self, queue: str, payload: str, delay: float = 0.0) -> None:
+        self.engine.queue_produce(queue, payload, delay)
 
-    async def consume(self, queue: str, handler: JobHandler, max_parallel: int) -> StopConsuming:
-        consumer = self._jobs.add(handler)
+    async def consume(self, queue: str, handler: JobHandler, max_parallel: int,
+                      max_attempts: int | None = None) -> StopConsuming:
+        consumer = self._jobs.add(handler, max_attempts)
         self.engine.queue_consume(self.process, queue, consumer, max_parallel)
 
         async def stop() -> None:
@@ -97,11 +105,22 @@ class MemoryAdapter(BrokerAdapter):
             await self._jobs.remove(consumer)
         return stop
 
-    async def _finish_job(self, queue: str, job_id: int, done: bool) -> None:
-        if done:
+    async def _finish_job(self, queue: str, job_id: int, outcome: str, error: str) -> None:
+        if outcome == "done":
             self.engine.queue_ack(self.process, queue, job_id)
+        elif outcome == "dead":
+            self.engine.queue_dead(self.process, queue, job_id, error)
         else:
             self.engine.queue_retry(self.process, queue, job_id)
+
+    async def queue_status(self) -> QueueStatus:
+        return self.engine.queue_status()
+
+    async def queue_retry_dead(self, queue: str) -> int:
+        return self.engine.queue_retry_dead(queue)
+
+    async def queue_purge(self, queue: str) -> int:
+        return self.engine.queue_purge(queue)
 
     async def close(self) -> None:
         self.engine.detach(self.process)

@@ -16,7 +16,14 @@ import itertools
 import logging
 from typing import Any
 
-from framework.broker.adapter import BrokerAdapter, JobHandler, JobRunner, Number, StopConsuming
+from framework.broker.adapter import (
+    BrokerAdapter,
+    JobHandler,
+    JobRunner,
+    Number,
+    QueueStatus,
+    StopConsuming,
+)
 from framework.broker.codec import max_value_bytes
 from framework.broker.near import NearCache
 from framework.broker.outage import BrokerUnavailable
@@ -235,11 +242,15 @@ class PipeAdapter(BrokerAdapter):
 
     # queues
 
-    async def produce(self, queue: str, payload: str) -> None:
-        await self._call("qpush", q=queue, v=payload)
+    async def produce(self, queue: str, payload: str, delay: float = 0.0) -> None:
+        if delay > 0:
+            await self._call("qpush", q=queue, v=payload, d=delay)
+        else:
+            await self._call("qpush", q=queue, v=payload)
 
-    async def consume(self, queue: str, handler: JobHandler, max_parallel: int) -> StopConsuming:
-        consumer = self._jobs.add(handler)
+    async def consume(self, queue: str, handler: JobHandler, max_parallel: int,
+                      max_attempts: int | None = None) -> StopConsuming:
+        consumer = self._jobs.add(handler, max_attempts)
         await self._call("qsub", q=queue, c=consumer, n=max_parallel)
 
         async def stop() -> None:
@@ -247,9 +258,26 @@ class PipeAdapter(BrokerAdapter):
             await self._jobs.remove(consumer)
         return stop
 
-    async def _finish_job(self, queue: str, job_id: int, done: bool) -> None:
-        if not self._closed:
-            self._post({"k": KIND, "op": "qdone" if done else "qretry", "q": queue, "j": job_id})
+    async def _finish_job(self, queue: str, job_id: int, outcome: str, error: str) -> None:
+        if self._closed:
+            return
+        if outcome == "dead":
+            self._post({"k": KIND, "op": "qdead", "q": queue, "j": job_id, "err": error})
+        else:
+            self._post({"k": KIND, "op": "qdone" if outcome == "done" else "qretry", "q": queue,
+                        "j": job_id})
+
+    async def queue_status(self) -> QueueStatus:
+        status: QueueStatus = await self._call("qstat")
+        return status
+
+    async def queue_retry_dead(self, queue: str) -> int:
+        moved: int = await self._call("qrdead", q=queue)
+        return moved
+
+    async def queue_purge(self, queue: str) -> int:
+        dropped: int = await self._call("qpurge", q=queue)
+        return dropped
 
 
 def attach_to_master(channel: Channel, config: FrameworkConfig | None = None) -> PipeAdapter:

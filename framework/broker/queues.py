@@ -1,12 +1,35 @@
-"""One named queue's jobs and consumers: who gets the next job, and what returns on failure."""
+"""One named queue's jobs and consumers: who gets the next job, and what returns on failure.
+
+Also the dead-letter record every adapter writes to ``<name>.dead`` once a job has used up
+its attempts: JSON ``{"message", "attempts", "error"}`` built around the message's own text.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections import deque
 from dataclasses import dataclass, field
 
 _job_ids = itertools.count(1)
+
+DEAD_SUFFIX = ".dead"
+
+
+def dead_queue(queue: str) -> str:
+    """Where the jobs of ``queue`` go once they have used up their attempts."""
+    return queue + DEAD_SUFFIX
+
+
+def dead_record(payload: str, attempts: int, error: str) -> str:
+    """The dead letter of a job: its message (JSON text, kept as is), attempts, last error."""
+    return (f'{{"message":{payload},"attempts":{int(attempts)},'
+            f'"error":{json.dumps(error)}}}')
+
+
+def dead_message(record: str) -> str:
+    """The message text of a dead letter, to put back on its queue."""
+    return json.dumps(json.loads(record)["message"], separators=(",", ":"))
 
 
 @dataclass
@@ -38,6 +61,23 @@ class JobQueue:
     def add(self, payload: str) -> None:
         self._waiting.append(Job(payload))
 
+    def add_job(self, job: Job) -> None:
+        self._waiting.append(job)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def running(self) -> int:
+        return len(self._in_flight)
+
+    def take_waiting(self) -> list[Job]:
+        """Remove and return every waiting job (jobs in flight stay with their consumers)."""
+        taken = list(self._waiting)
+        self._waiting.clear()
+        return taken
+
     def add_consumer(self, process: str, consumer: int, max_parallel: int) -> None:
         self._consumers.append(_Consumer(process, consumer, max_parallel))
 
@@ -47,17 +87,21 @@ class JobQueue:
                            if (c.process, c.consumer) != (process, consumer)]
 
     def finish(self, process: str, job_id: int) -> None:
-        owner = self._in_flight.get(job_id)
-        if owner is not None and owner[0].process == process:
-            del self._in_flight[job_id]
-            owner[0].in_flight -= 1
+        self.take(process, job_id)
 
     def retry(self, process: str, job_id: int) -> None:
+        job = self.take(process, job_id)
+        if job is not None:
+            self._waiting.append(job)
+
+    def take(self, process: str, job_id: int) -> Job | None:
+        """The job ``process`` holds, out of flight (None when it holds no such job)."""
         owner = self._in_flight.get(job_id)
-        if owner is not None and owner[0].process == process:
-            del self._in_flight[job_id]
-            owner[0].in_flight -= 1
-            self._waiting.append(owner[1])
+        if owner is None or owner[0].process != process:
+            return None
+        del self._in_flight[job_id]
+        owner[0].in_flight -= 1
+        return owner[1]
 
     def drop_process(self, process: str) -> None:
         """``process`` died: forget its consumers and put its jobs in flight back in front."""

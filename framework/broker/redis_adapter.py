@@ -25,9 +25,16 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from framework.broker.adapter import BrokerAdapter, JobHandler, Number, StopConsuming
+from framework.broker.adapter import (
+    BrokerAdapter,
+    JobHandler,
+    Number,
+    QueueStatus,
+    StopConsuming,
+)
 from framework.broker.near import NearCache
 from framework.broker.outage import REDIS_OUTAGES, BrokerUnavailable
+from framework.broker.redis_queues import RedisQueues
 from framework.broker.redis_streams import StreamConsumer
 from framework.ratelimit import RateLimitedLog
 
@@ -116,6 +123,7 @@ class RedisAdapter(BrokerAdapter):
         self._confirmed: set[str] = set()
         self._release = self.client.register_script(RELEASE_IF_OWNER)
         self._consumers: list[StreamConsumer] = []
+        self._queues = RedisQueues(self.client, namespace)
 
     def unavailable(self, error: Exception) -> BrokerUnavailable:
         """The error a call fails with while Redis is unreachable, logged once in a while."""
@@ -291,13 +299,14 @@ class RedisAdapter(BrokerAdapter):
     # queues
 
     @_outage_is_unavailable
-    async def produce(self, queue: str, payload: str) -> None:
-        await self.client.xadd(f"{self._ns}:queue:{queue}", {"v": payload, "n": 0})
+    async def produce(self, queue: str, payload: str, delay: float = 0.0) -> None:
+        await self._queues.produce(queue, payload, delay)
 
     @_outage_is_unavailable
-    async def consume(self, queue: str, handler: JobHandler, max_parallel: int) -> StopConsuming:
-        consumer = StreamConsumer(self.client, f"{self._ns}:queue:{queue}", queue, handler,
-                                  max_parallel, self._claim_after, self.read_timeout,
+    async def consume(self, queue: str, handler: JobHandler, max_parallel: int,
+                      max_attempts: int | None = None) -> StopConsuming:
+        consumer = StreamConsumer(self.client, self._queues, queue, handler, max_parallel,
+                                  max_attempts, self._claim_after, self.read_timeout,
                                   self.outages)
         await consumer.start()
         self._consumers.append(consumer)
@@ -307,6 +316,18 @@ class RedisAdapter(BrokerAdapter):
                 self._consumers.remove(consumer)
                 await consumer.stop()
         return stop
+
+    @_outage_is_unavailable
+    async def queue_status(self) -> QueueStatus:
+        return await self._queues.status()
+
+    @_outage_is_unavailable
+    async def queue_retry_dead(self, queue: str) -> int:
+        return await self._queues.retry_dead(queue)
+
+    @_outage_is_unavailable
+    async def queue_purge(self, queue: str) -> int:
+        return await self._queues.purge(queue)
 
     async def close(self) -> None:
         for consumer in list(self._consumers):

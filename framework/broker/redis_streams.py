@@ -1,7 +1,9 @@
 """A queue consumer on a Redis stream with a consumer group (used by the Redis adapter).
 
 Jobs are read with XREADGROUP; a finished job is acked and deleted; a failed one is added
-again (attempt + 1) and acked in one transaction. Jobs left pending by a dead consumer are
+again (attempt + 1) and acked in one transaction, or, on its last attempt, its dead letter
+is written instead. Every ``MOVE_EVERY`` seconds the consumer moves the queue's due delayed
+jobs to the stream. Jobs left pending by a dead consumer are
 taken over with XAUTOCLAIM once idle for ``claim_after`` seconds; a consumer keeps its own
 running jobs fresh with XCLAIM so they are not taken from it while they run.
 
@@ -21,14 +23,15 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from framework.broker.adapter import JobHandler, retry_delay
+from framework.broker.adapter import JobHandler, error_text, is_last_attempt, retry_delay
 from framework.broker.outage import REDIS_OUTAGES
+from framework.broker.redis_queues import GROUP, RedisQueues
 from framework.ratelimit import RateLimitedLog
 
 logger = logging.getLogger("framework.broker")
 
-GROUP = "fw"
 READ_BLOCK_MS = 100
+MOVE_EVERY = 0.1
 RETRY_PAUSE = 0.5
 
 
@@ -53,16 +56,19 @@ async def ensure_group(client: aioredis.Redis, stream: str) -> None:
 
 
 class StreamConsumer:
-    def __init__(self, client: aioredis.Redis, stream: str, queue: str, handler: JobHandler,
-                 max_parallel: int, claim_after: float, read_timeout: float | None,
+    def __init__(self, client: aioredis.Redis, queues: RedisQueues, queue: str,
+                 handler: JobHandler, max_parallel: int, max_attempts: int | None,
+                 claim_after: float, read_timeout: float | None,
                  outages: RateLimitedLog) -> None:
         self._client = client
+        self._queues = queues
         self._block_ms = read_block_ms(read_timeout)
         self._outages = outages
-        self._stream = stream
+        self._stream = queues.stream(queue)
         self._queue = queue
         self._handler = handler
         self._slots = max_parallel
+        self._max_attempts = max_attempts
         self._claim_after_ms = max(1, int(claim_after * 1000))
         self._name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._running: dict[bytes, asyncio.Task[None]] = {}
@@ -70,6 +76,7 @@ class StreamConsumer:
         self._loop_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await self._queues.known(self._queue)
         await ensure_group(self._client, self._stream)
         self._loop_task = asyncio.get_running_loop().create_task(self._take_jobs())
 
@@ -86,7 +93,7 @@ class StreamConsumer:
             pass  # Redis forgets the consumer when it dies with it; else XAUTOCLAIM copes
 
     async def _take_jobs(self) -> None:
-        next_claim = 0.0
+        next_claim = next_move = 0.0
         group_lost = False
         while not self._stopping:
             try:
@@ -99,6 +106,9 @@ class StreamConsumer:
                                        timeout=self._block_ms / 1000,
                                        return_when=asyncio.FIRST_COMPLETED)
                     continue
+                if time.monotonic() >= next_move:
+                    next_move = time.monotonic() + MOVE_EVERY
+                    await self._queues.move_due(self._queue)
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + self._claim_after_ms / 3000
                     await self._keep_running_jobs()
@@ -152,12 +162,19 @@ class StreamConsumer:
         try:
             try:
                 await self._handler(payload)
-            except Exception:
-                logger.exception("job %s of queue %r failed (attempt %d); it will be delivered "
-                                 "again", entry_id.decode(), self._queue, attempt)
-                await asyncio.sleep(retry_delay(attempt))
+            except Exception as error:
+                last = is_last_attempt(attempt, self._max_attempts)
+                logger.exception("job %s of queue %r failed (attempt %d); %s",
+                                 entry_id.decode(), self._queue, attempt,
+                                 "it goes to the dead letters" if last
+                                 else "it will be delivered again")
+                if not last:
+                    await asyncio.sleep(retry_delay(attempt))
                 async with self._client.pipeline(transaction=True) as pipe:
-                    pipe.xadd(self._stream, {"v": payload, "n": attempt})
+                    if last:
+                        self._queues.bury(pipe, self._queue, payload, attempt, error_text(error))
+                    else:
+                        pipe.xadd(self._stream, {"v": payload, "n": attempt})
                     pipe.xack(self._stream, GROUP, entry_id)
                     pipe.xdel(self._stream, entry_id)
                     await pipe.execute()
