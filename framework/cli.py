@@ -5,8 +5,9 @@ directory; ``python app.py <command>`` (``App.run``) uses that app directly. Eve
 run on an app fires on_app_execute before and on_app_shutdown after (even after an error),
 all on one event loop; an async module command run while the app's server runs here uses
 that server's broker (over its control socket). server:status, server:reload, server:scale
-and server:stop operate a running server over its control socket: they read the app's
-config only to find it (they fire no app events). Errors are one line on stderr with exit
+and server:stop operate a running server over its control socket, queue:status, queue:retry
+and queue:purge its job queues (over that socket, or in Redis): they read the app's config
+only to find it (they fire no app events). Errors are one line on stderr with exit
 code 2 (1 when the server could not carry out an operation).
 """
 
@@ -20,7 +21,7 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from framework.events import AppEvent, ListenerError, on_app_execute, on_app_shu
 from framework.process import process_info
 
 if TYPE_CHECKING:
+    from framework.broker import BrokerQueue
     from framework.debug import Table
     from framework.server.control_client import ServerBroker
 
@@ -387,6 +389,68 @@ def server_stop(ctx: click.Context, app_spec: str | None, port: int | None,
 
     pid = _operate(stop_server(*_control_socket(ctx, app_spec, port, socket_path), timeout))
     click.echo(f"stopped (master pid {pid})")
+
+
+@cli.command("queue:status")
+@control_options
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def queue_status(ctx: click.Context, app_spec: str | None, port: int | None,
+                 socket_path: str | None, as_json: bool) -> None:
+    """Each job queue of the running server's broker: jobs waiting, delayed, running, dead."""
+    from framework.debug import format_table
+    from framework.server.queue_control import COUNTS, status_rows
+
+    status = _on_queues(ctx, app_spec, port, socket_path, lambda queue: queue.status())
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+    elif not status:
+        click.echo("no queues")
+    else:
+        for line in format_table(("queue", *COUNTS), status_rows(status)):
+            click.echo(line)
+
+
+@cli.command("queue:retry")
+@control_options
+@click.argument("name")
+def queue_retry(ctx: click.Context, app_spec: str | None, port: int | None,
+                socket_path: str | None, name: str) -> None:
+    """Put the dead jobs of queue NAME back to waiting, their attempts counted afresh."""
+    _check_queue_name(name)
+    moved = _on_queues(ctx, app_spec, port, socket_path, lambda queue: queue.retry_dead(name))
+    click.echo(f"{moved} dead jobs of {name} back to waiting")
+
+
+@cli.command("queue:purge")
+@control_options
+@click.argument("name")
+def queue_purge(ctx: click.Context, app_spec: str | None, port: int | None,
+                socket_path: str | None, name: str) -> None:
+    """Drop the waiting, delayed and dead jobs of queue NAME (running ones finish)."""
+    _check_queue_name(name)
+    dropped = _on_queues(ctx, app_spec, port, socket_path, lambda queue: queue.purge(name))
+    click.echo(f"{dropped} jobs of {name} dropped")
+
+
+def _on_queues(ctx: click.Context, app_spec: str | None, port: int | None,
+               socket_path: str | None,
+               operation: Callable[[BrokerQueue], Awaitable[Any]]) -> Any:
+    """``operation`` on the running server's queues (see framework/server/queue_control.py)."""
+    from framework.server.queue_control import on_server_queues
+
+    path, app_name = _control_socket(ctx, app_spec, port, socket_path)
+    config = FrameworkConfig() if socket_path else _app_of(ctx, app_spec).get(FrameworkConfig)
+    return _operate(on_server_queues(path, app_name, config, operation))
+
+
+def _check_queue_name(name: str) -> None:
+    """A name no queue can have is one line, exit 2, before the server is asked."""
+    from framework.broker.codec import check_name
+
+    try:
+        check_name(name, "queue name")
+    except (TypeError, ValueError) as error:
+        raise CliError(str(error)) from None
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:
