@@ -1,6 +1,6 @@
 """fw: a dependency-injection application framework with a multi-process server and a broker."""
 
-from framework import http, rpc
+from framework import http, jobs, rpc
 from framework.app import App
 from framework.config import FrameworkConfig
 from framework.di.provider import provide
@@ -11,4 +11,4 @@ from framework.module import Module
 from framework.process import ProcessInfo, process_info
 
 __all__ = ["App", "FrameworkConfig", "FrameworkError", "FrameworkModule", "Module", "ProcessInfo",
-           "event_dispatcher", "http", "process_info", "provide", "rpc"]
+           "event_dispatcher", "http", "jobs", "process_info", "provide", "rpc"]

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import blinker
 
 from framework.di.resolver import Resolver
+from framework.module import ModuleTree
 
 
 class ServedApp(Resolver, Protocol):
@@ -21,6 +22,11 @@ class ServedApp(Resolver, Protocol):
 
     @property
     def middlewares(self) -> list[Any]: ...
+
+    @property
+    def module_tree(self) -> ModuleTree:
+        """The modules, whose listener classes declare the process's jobs."""
+        ...
 
     async def dispatch(self, token: blinker.NamedSignal, event: Any = None) -> None:
         """Run this process's listeners of ``token``."""

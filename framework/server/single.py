@@ -27,6 +27,7 @@ from framework import events
 from framework.broker import BrokerAdapter, BrokerHost
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
+from framework.jobs.service import JobService, start_jobs
 from framework.process import process_info
 from framework.server.binding import bind_socket, socket_url
 from framework.server.control_socket import ControlServer, ControlSocketError, control_socket_path
@@ -61,6 +62,7 @@ class SingleProcessServer:
         self.url = ""
         self.started = time.monotonic()
         self.broker_host: BrokerHost | None = None  # the CLI's broker connections use it
+        self.jobs: JobService | None = None  # the declared consumers and schedules
         self._signals: asyncio.Queue[int] = asyncio.Queue()
 
     async def _fire(self, *tokens: blinker.NamedSignal) -> None:
@@ -76,6 +78,7 @@ class SingleProcessServer:
             await self.http.start(sock)
             self.url = socket_url(sock)
             await self._fire(*BOOTSTRAP_DONE)
+            self.jobs = await start_jobs(self.app)
         except Exception as error:
             if self.http is not None:
                 await self.http.drain(0)
@@ -88,6 +91,8 @@ class SingleProcessServer:
         if self.http is not None:
             await self.http.stop_accepting()
             await self.http.drain(timeout)
+        if self.jobs is not None:
+            await self.jobs.stop()
         for token in SHUTDOWN:
             try:
                 await self._fire(token)

@@ -29,6 +29,7 @@ from framework.broker import BrokerAdapter
 from framework.broker.pipe import PipeAdapter, attach_to_master
 from framework.channel import Channel, FrameTooLarge
 from framework.config import FrameworkConfig
+from framework.jobs.service import JobService, start_jobs
 from framework.metrics import Metrics
 from framework.process import ProcessInfo, become_worker, process_info
 from framework.server.binding import bind_socket
@@ -92,6 +93,7 @@ class Worker:
         self.scrapes = MasterScrapes()
         self._next_report = 0.0
         self.server: HttpServer | None = None
+        self.jobs: JobService | None = None  # the declared consumers and schedules
         self.channel: Channel | None = None
         self.broker: PipeAdapter | None = None
         self.retiring = False
@@ -156,6 +158,7 @@ class Worker:
         await self.server.start(self.sock if self.sock is not None else self._bind_own())
         await self._dispatch(events.on_server_bootstrap_done,
                              events.on_server_worker_bootstrap_done)
+        self.jobs = await start_jobs(self.app)
         await self._tell_master(control("ready"))
 
     def _bind_own(self) -> socket.socket:
@@ -167,6 +170,8 @@ class Worker:
         if self.server is not None:
             await self.server.stop_accepting()
             await self.server.drain(timeout)
+        if self.jobs is not None:
+            await self.jobs.stop()
         for token in (events.on_server_shutdown, events.on_server_worker_shutdown):
             try:
                 await self.app.dispatch(token, events.ServerEvent(process_info()))

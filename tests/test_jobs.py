@@ -1,0 +1,91 @@
+"""Declared jobs on real servers: consumers in every worker and in the one process, a job scope
+per job, schedules run once per tick across the workers, and the testing app runs consumers."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from framework import jobs, provide
+from framework.broker import BrokerQueue
+from framework.testing import create_testing_app
+from tests.broker_support import eventually
+from tests.jobs_support import JobsServer
+from tests.support import wait_for
+from tests.workers_support import get
+
+
+def test_200_jobs_over_2_workers_are_each_done_once_in_a_scope_of_their_own(
+        tmp_path: Path) -> None:
+    with JobsServer(tmp_path, workers=2) as server:
+        server.wait_serving()
+        assert get(server.port, "/produce?count=200")[0] == 200
+        done = wait_for(lambda: (jobs := server.record.of("job")) and len(jobs) >= 200 and jobs,
+                        30, message="200 jobs done")
+        assert Counter(job["n"] for job in done) == Counter(range(200))
+        assert len({job["context"] for job in done}) == 200  # one job-scoped instance per job
+        assert all(job["audit_context"] == job["context"] for job in done)  # shared in the job
+        assert {job["pid"] for job in done} <= set(server.remember_children())
+
+
+def test_the_one_process_runs_consumers_and_schedules(tmp_path: Path) -> None:
+    with JobsServer(tmp_path, workers=0) as server:
+        server.wait_serving()
+        assert get(server.port, "/produce?count=3")[0] == 200
+        wait_for(lambda: len(server.record.of("job")) == 3, 15, message="3 jobs done")
+        ticks = wait_for(lambda: (ticks := server.record.of("tick")) and ticks, 15,
+                         message="a scheduled run")
+        assert {line["pid"] for line in server.record.lines()} == {server.pid}
+        assert ticks[0]["context"]
+
+
+def test_a_1s_schedule_runs_5_to_7_times_in_6s_with_2_workers(tmp_path: Path) -> None:
+    with JobsServer(tmp_path, workers=2) as server:
+        server.wait_serving()
+        first = wait_for(lambda: server.record.of("tick"), 20, message="a first tick")[0]
+        wait_for(lambda: server.record.of("tick")[-1]["at"] >= first["at"] + 6, 30,
+                 message="the runs of 6 seconds")
+        ticks = server.record.of("tick")
+        in_6s = [tick for tick in ticks if tick["at"] < first["at"] + 6]
+        assert 5 <= len(in_6s) <= 7, [tick["at"] - first["at"] for tick in ticks]
+        assert len({tick["context"] for tick in ticks}) == len(ticks)  # a scope per run
+
+
+class Context:
+    def __init__(self) -> None:
+        self.id = uuid.uuid4().hex
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, str]] = []
+
+
+class Mailer:
+    def __init__(self, seen: Seen) -> None:
+        self.seen = seen
+
+    @jobs.consumer("emails", max_attempts=3)
+    async def send(self, message: dict[str, str], context: Context) -> None:
+        self.seen.jobs.append((message["to"], context.id))
+
+
+async def test_the_testing_app_runs_a_declared_consumer() -> None:
+    testing = create_testing_app(providers=[Seen, provide(Context, scope="request")],
+                                 listeners=[Mailer])
+    async with testing:
+        queue: BrokerQueue = testing.get(BrokerQueue)
+        await queue.produce("emails", {"to": "a@example.org"})
+        await queue.produce("emails", {"to": "b@example.org"})
+        seen: Seen = testing.get(Seen)
+        await eventually(async_value(lambda: len(seen.jobs) == 2), message="2 jobs done")
+    assert sorted(to for to, _ in seen.jobs) == ["a@example.org", "b@example.org"]
+    assert len({context for _, context in seen.jobs}) == 2
+
+
+def async_value(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return condition()
+    return check
