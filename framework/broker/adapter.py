@@ -12,6 +12,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any
 
 from framework.broker.queues import dead_queue
@@ -167,6 +168,11 @@ def error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+# Inside a job's handler: (its attempt, counted from 1, and its consumer's max_attempts), so
+# the handler's wrapper can tell a failure that will be retried from one that goes dead.
+job_attempt: ContextVar[tuple[int, int | None]] = ContextVar("job_attempt", default=(1, None))
+
+
 def is_last_attempt(attempt: int, max_attempts: int | None) -> bool:
     return max_attempts is not None and attempt >= max_attempts
 
@@ -216,6 +222,7 @@ class JobRunner:
 
     async def _run(self, handler: JobHandler, queue: str, job_id: int, payload: str,
                    attempt: int, max_attempts: int | None) -> None:
+        job_attempt.set((attempt, max_attempts))
         try:
             await handler(payload)
         except Exception as error:

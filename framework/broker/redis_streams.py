@@ -23,7 +23,13 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from framework.broker.adapter import JobHandler, error_text, is_last_attempt, retry_delay
+from framework.broker.adapter import (
+    JobHandler,
+    error_text,
+    is_last_attempt,
+    job_attempt,
+    retry_delay,
+)
 from framework.broker.outage import REDIS_OUTAGES
 from framework.broker.redis_queues import GROUP, RedisQueues
 from framework.ratelimit import RateLimitedLog
@@ -159,6 +165,7 @@ class StreamConsumer:
     async def _run(self, entry_id: bytes, fields: dict[bytes, Any]) -> None:
         payload = fields[b"v"].decode()
         attempt = int(fields.get(b"n", b"0")) + 1
+        job_attempt.set((attempt, self._max_attempts))
         try:
             try:
                 await self._handler(payload)

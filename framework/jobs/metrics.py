@@ -3,6 +3,10 @@ Metrics, so the server's /metrics shows how background work goes, per queue."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from framework.broker.adapter import is_last_attempt, job_attempt
 from framework.metrics import Metrics
 
 
@@ -38,6 +42,21 @@ class JobMetrics:
         """One attempt of a ``queue`` job raised: retried later, or (``dead``) given up on."""
         self._failed.labels(queue).inc()
         (self._dead if dead else self._retried).labels(queue).inc()
+
+    def counted(self, queue: str,
+                run: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        """``run`` (a job handler of ``queue``) counting each outcome: processed, or failed
+        and then retried or dead, as the broker's attempt count for the job says."""
+        self.watch(queue)
+
+        async def run_and_count(message: Any) -> None:
+            try:
+                await run(message)
+            except Exception:
+                self.failed(queue, dead=is_last_attempt(*job_attempt.get()))
+                raise
+            self.processed(queue)
+        return run_and_count
 
     def lease_held(self, held: bool) -> None:
         """This process took (True) or lost (False) the scheduler lease."""
