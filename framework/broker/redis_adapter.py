@@ -271,7 +271,7 @@ class RedisAdapter(BrokerAdapter):
         try:
             if isinstance(by, int):
                 try:
-                    return await self.client.incrby(name, by)
+                    return int(await self.client.incrby(name, by))
                 except ResponseError as error:
                     if "not an integer" not in str(error):
                         raise
