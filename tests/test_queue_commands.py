@@ -4,6 +4,7 @@ retry; a purge drops it; with no server running each says so in one line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import urllib.request
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from framework.broker import BrokerQueue
+from framework.broker.redis_adapter import RedisAdapter
 from tests.support import ServerProcess, free_port, run_fw, wait_for
 
 APP = '''
@@ -131,3 +134,29 @@ def test_with_no_server_running_a_queue_command_says_so_in_one_line(tmp_path: Pa
         assert result.stdout == ""
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "no server running" in result.stderr
+
+
+def test_with_a_redis_broker_the_commands_act_on_redis_with_no_server(
+        tmp_path: Path, redis_url: str) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    queue_name = f"reports-{free_port()}"  # the session's Redis is shared by other tests
+
+    async def produce_delayed() -> None:
+        adapter = RedisAdapter(redis_url)
+        try:
+            await BrokerQueue(adapter).produce(queue_name, {"id": 1}, delay=600)
+        finally:
+            await adapter.close()
+    asyncio.run(produce_delayed())
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        result = run_fw(*args, "--app", "app:app", cwd=tmp_path,
+                        env={"APP_FRAMEWORK_BROKER_URL": redis_url})
+        assert result.returncode == 0, result.stderr
+        return result
+
+    status = json.loads(run("queue:status", "--json").stdout)
+    assert status[queue_name] == {"waiting": 0, "delayed": 1, "running": 0, "dead": 0}
+    assert run("queue:purge", queue_name).stdout.strip() == f"1 jobs of {queue_name} dropped"
+    counts = json.loads(run("queue:status", "--json").stdout).get(queue_name)
+    assert counts in (None, {"waiting": 0, "delayed": 0, "running": 0, "dead": 0})
