@@ -89,3 +89,59 @@ def test_metrics_count_processed_failed_retried_and_dead_jobs_per_queue(
     expected = {"processed": 2, "failed": 3, "retried": 2, "dead": 1}
     wait_for(lambda: job_counts(server) == expected, timeout=30,
              message=f"the job counters at {expected}")
+
+
+DECLARED = '''
+from framework import App, FrameworkModule, http, jobs
+from framework.broker import BrokerQueue
+
+
+class Reports:
+    @jobs.consumer("reports", max_attempts=2)
+    async def build(self, message: dict) -> None:
+        if message["fail"]:
+            raise RuntimeError("this report cannot be built")
+
+    @jobs.every(hours=1)
+    async def hourly(self) -> None:
+        pass
+
+
+class ReportController:
+    def __init__(self, queue: BrokerQueue) -> None:
+        self.queue = queue
+
+    @http.get("/produce/{fail}")
+    async def produce(self, fail: bool) -> dict:
+        await self.queue.produce("reports", {"fail": fail})
+        return {"produced": fail}
+
+
+app = App(imports=[FrameworkModule(access_log=False)], controllers=[ReportController],
+          listeners=[Reports], name="declared-job-metrics-test")
+'''
+
+
+def lease_holders(server: ServerProcess) -> dict[str, float]:
+    """fw_scheduler_lease_holder by process (its ``worker`` label)."""
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return {sample.labels["worker"]: sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples
+            if sample.name == "fw_scheduler_lease_holder"}
+
+
+def test_declared_consumers_count_their_jobs_and_one_worker_holds_the_lease(
+        tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(DECLARED)
+    with ServerProcess("app:app", "--workers", "2", cwd=tmp_path) as server:
+        server.wait_serving()
+        for fail in ("false", "true"):
+            get(server, f"/produce/{fail}")
+        expected = {"processed": 1, "failed": 2, "retried": 1, "dead": 1}
+        wait_for(lambda: job_counts(server) == expected, timeout=30,
+                 message=f"the job counters at {expected}")
+        holders = wait_for(lambda: (found := lease_holders(server)) and sorted(
+            found.values()) == [0.0, 1.0] and found, timeout=30,
+            message="one worker holding the scheduler lease, the other not")
+        assert set(holders) == {"1", "2"}

@@ -110,15 +110,9 @@ class JobService:
         self._consumers.clear()
 
     def _counted(self, queue: str, run: Callable[..., Any]) -> Callable[[Any], Any]:
-        metrics = self._metrics
-        if metrics is None:
-            return run
-        metrics.watch(queue)
-
-        async def run_and_count(message: Any) -> None:
-            await run(message)
-            metrics.processed(queue)
-        return run_and_count
+        """``run`` counting each job's outcome (processed, failed, retried, dead) in
+        fw_jobs_*_total when the app has Metrics."""
+        return run if self._metrics is None else self._metrics.counted(queue, run)
 
     def _lease_held(self, held: bool) -> None:
         if self._metrics is not None:
