@@ -3,13 +3,19 @@ per job, schedules run once per tick across the workers, and the testing app run
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from framework import jobs, provide
 from framework.broker import BrokerQueue
+from framework.jobs import LEASE_TTL
 from framework.testing import create_testing_app
 from tests.broker_support import eventually
 from tests.jobs_support import JobsServer
@@ -51,6 +57,51 @@ def test_a_1s_schedule_runs_5_to_7_times_in_6s_with_2_workers(tmp_path: Path) ->
         in_6s = [tick for tick in ticks if tick["at"] < first["at"] + 6]
         assert 5 <= len(in_6s) <= 7, [tick["at"] - first["at"] for tick in ticks]
         assert len({tick["context"] for tick in ticks}) == len(ticks)  # a scope per run
+
+
+def test_servers_sharing_redis_run_each_tick_once_and_a_killed_holder_hands_over(
+        tmp_path: Path, redis_url: str) -> None:
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    with JobsServer(tmp_path / "a", workers=1, broker_url=redis_url) as first, \
+            JobsServer(tmp_path / "b", workers=1, broker_url=redis_url) as second:
+        first.wait_serving()
+        wait_for(lambda: first.record.of("tick"), 20, message="a tick: the first server leads")
+        second.wait_serving()
+        both = [first.record, second.record]
+
+        def ticks() -> list[dict[str, Any]]:
+            return sorted((tick for record in both for tick in record.of("tick")),
+                          key=lambda tick: tick["at"])
+        start = time.time()
+        wait_for(lambda: ticks()[-1]["at"] >= start + 6, 30, message="6 s of ticks")
+        in_6s = [tick for tick in ticks() if start <= tick["at"] < start + 6]
+        assert 5 <= len(in_6s) <= 7, [tick["at"] - start for tick in ticks()]
+
+        holder = wait_for(lambda: next((server for server in (first, second)
+                                        if holds_lease(server)), None), 15,
+                          message="a server holding the scheduler lease")
+        heir = second if holder is first else first
+        os.killpg(holder.pid, signal.SIGKILL)
+        killed = time.time()
+        after = wait_for(lambda: [tick for tick in heir.record.of("tick")
+                                  if tick["at"] > killed + 1] or None,
+                         LEASE_TTL + 10, message="ticks after the holder died")
+        assert after[0]["at"] <= killed + LEASE_TTL + 2  # handed over within the lease ttl
+        wait_for(lambda: len([tick for tick in heir.record.of("tick")
+                              if tick["at"] >= after[0]["at"]]) >= 4, 15,
+                 message="ticks go on")
+        since = [tick["at"] for tick in heir.record.of("tick") if tick["at"] >= after[0]["at"]]
+        # missed ticks run once, not in a burst
+        gaps = [later - earlier for earlier, later in zip(since, since[1:], strict=False)]
+        assert min(gaps) > 0.5, since
+
+
+def holds_lease(server: JobsServer) -> bool:
+    """The server's /metrics says one of its processes holds the scheduler lease."""
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as answer:
+        lines = answer.read().decode().splitlines()
+    return any(line.startswith("fw_scheduler_lease_holder") and float(line.split()[-1]) == 1
+               for line in lines)
 
 
 class Context:
