@@ -1,13 +1,15 @@
 """Job queue benchmark: jobs/s end to end (produce -> consume -> done) with 2 consumer
-processes, on fw's pipe broker, fw's Redis adapter and arq on the same Redis, in one run.
+processes, on fw's pipe broker, fw's Redis adapter and arq on the same Redis, in one run;
+then how late a schedule's runs start on a 2-worker server.
 
-    python -m bench.jobs [--jobs 5000] [--runs 3]
+    python -m bench.jobs [--jobs 5000] [--runs 3] [--tick-seconds 20]
 
 Each job's handler marks it done with one increment in its broker (the pipe broker's kv, or
 Redis); this process produces every job (64 at a time) and stops the clock when the count
 reaches --jobs. Consumers take up to 32 jobs at once (fw max_parallel, arq max_jobs; arq
 polls every 10 ms, its default is 500). Starts its own redis-server on a free port. Each
 figure is the best of ``--runs`` runs. Targets: pipe >= 5x arq, Redis adapter >= arq.
+The schedule (bench/tick_app.py) ticks every 0.2 s for --tick-seconds; target p99 < 50 ms.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -26,7 +31,9 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-from bench.broker import RedisServer
+from bench.broker import RedisServer, percentile_99
+from bench.servers import free_port, serving
+from bench.tick_app import TICK
 from framework.broker import BrokerKeyValue, BrokerQueue
 from framework.broker.harness import Child, ChildContext, Facades, run_children
 from framework.broker.host import BrokerHost
@@ -166,10 +173,25 @@ async def flush(url: str) -> None:
     await client.aclose()
 
 
+def tick_lateness(seconds: float) -> list[float]:
+    """How late each run of bench/tick_app.py's schedule started, in ms, sorted: a 2-worker
+    server on the pipe broker for ``seconds`` (its first second left out: start-up)."""
+    with tempfile.NamedTemporaryFile(suffix=".ticks") as ticks:
+        os.environ["FW_BENCH_TICKS"] = ticks.name
+        port = free_port()
+        with serving([sys.executable, "-m", "framework.cli", "server:start", "--app",
+                      "bench.tick_app:app", "--port", str(port)], port):
+            time.sleep(seconds)  # the measurement's length, not a synchronisation
+        lines = Path(ticks.name).read_text().split()
+    return sorted(float(line) * 1000 for line in lines[5:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5000, help="jobs per measurement")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the best counts")
+    parser.add_argument("--tick-seconds", type=float, default=20.0,
+                        help="how long the schedule runs")
     arguments = parser.parse_args()
     jobs, runs = arguments.jobs, arguments.runs
 
@@ -190,6 +212,10 @@ def main() -> None:
     arq = best["arq, same Redis"]
     print(f"  pipe / arq: {best['fw, pipe broker'] / arq:.1f}x (target >= 5x); "
           f"Redis adapter / arq: {best['fw, Redis adapter'] / arq:.1f}x (target >= 1x)")
+    late = tick_lateness(arguments.tick_seconds)
+    print(f"schedule every {TICK}s on 2 workers, {len(late)} runs: lateness p50 "
+          f"{late[len(late) // 2]:.1f} ms, p99 {percentile_99(late):.1f} ms, max {late[-1]:.1f} ms"
+          " (target p99 < 50 ms)")
 
 
 if __name__ == "__main__":
