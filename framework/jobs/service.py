@@ -40,6 +40,9 @@ class ScopedCall:
         function = getattr(job.listener, job.attribute)
         names = list(inspect.signature(function).parameters)
         self._takes_message = isinstance(job.mark, Consumer)
+        if len(names) < (2 if self._takes_message else 1):
+            raise TypeError(f"{job.name} must be a method"
+                            f"{' taking the message' if self._takes_message else ''}")
         skip = frozenset(names[:2] if self._takes_message else names[:1])
         self._dependencies = dependencies_of(function, skip=skip)
         for dependency in self._dependencies:
@@ -90,8 +93,12 @@ class JobService:
             else:
                 schedules[job.name], runs[job.name] = job.mark, call
         if schedules:
-            async def run_schedule(message: dict[str, Any]) -> None:
-                await runs[message["schedule"]]()
+            async def run_schedule(message: Any) -> None:
+                name = message.get("schedule") if isinstance(message, dict) else None
+                run = runs.get(name) if isinstance(name, str) else None
+                if run is None:  # a server sharing the broker runs other code
+                    raise LookupError(f"{SCHEDULE_QUEUE}: no schedule {name!r} here")
+                await run()
             self._consumers.append(await queue.consume(
                 SCHEDULE_QUEUE, self._counted(SCHEDULE_QUEUE, run_schedule),
                 max_parallel=len(schedules), max_attempts=SCHEDULE_MAX_ATTEMPTS))
