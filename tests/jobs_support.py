@@ -12,6 +12,7 @@ from tests.workers_support import Record
 APP_SOURCE = '''
 """The app the jobs tests serve."""
 
+import asyncio
 import json
 import os
 import time
@@ -48,6 +49,12 @@ class Work:
     async def handle(self, message: dict, context: JobContext, audit: Audit) -> None:
         record("job", n=message["n"], context=context.id, audit_context=audit.context.id)
 
+    @jobs.consumer("slow")
+    async def slow(self, message: dict) -> None:
+        record("slow_started")
+        await asyncio.sleep(message["seconds"])
+        record("slow_finished")
+
     @jobs.every(seconds=1)
     async def tick(self, context: JobContext) -> None:
         record("tick", context=context.id, at=time.time())
@@ -62,6 +69,11 @@ class Producer:
         for n in range(count):
             await self.queue.produce("work", {"n": n})
         return {"produced": count}
+
+    @http.get("/produce_slow")
+    async def produce_slow(self, seconds: float) -> dict:
+        await self.queue.produce("slow", {"seconds": seconds})
+        return {"produced": 1}
 
 
 app = App(imports=[FrameworkModule(worker_timeout=5, graceful_shutdown_timeout=5)],

@@ -49,6 +49,16 @@ def test_the_one_process_runs_consumers_and_schedules(tmp_path: Path) -> None:
         assert ticks[0]["context"]
 
 
+def test_a_job_running_when_the_server_stops_finishes_before_it_exits(tmp_path: Path) -> None:
+    with JobsServer(tmp_path, workers=0) as server:
+        server.wait_serving()
+        assert get(server.port, "/produce_slow?seconds=1")[0] == 200
+        wait_for(lambda: server.record.of("slow_started"), 15, message="the job started")
+        server.signal(signal.SIGTERM)
+        assert server.wait_exit(20) == 0
+        assert len(server.record.of("slow_finished")) == 1
+
+
 def test_a_1s_schedule_runs_5_to_7_times_in_6s_with_2_workers(tmp_path: Path) -> None:
     with JobsServer(tmp_path, workers=2) as server:
         server.wait_serving()
