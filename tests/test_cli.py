@@ -173,8 +173,9 @@ def test_discovery_failures_are_one_line_with_exit_code_2(tmp_path: Path) -> Non
 def test_an_unknown_command_is_one_line(project: Path) -> None:
     one_line_error(run_fw("nope", cwd=project),
                    "no such command 'nope'; commands: debug:config, debug:di, debug:routes, "
-                   "new, server:reload, server:scale, server:start, server:status, "
-                   "server:stop, fail, greet, slow-greet, whoami")
+                   "new, queue:purge, queue:retry, queue:status, server:reload, "
+                   "server:scale, server:start, server:status, server:stop, fail, greet, "
+                   "slow-greet, whoami")
 
 
 def test_a_bad_environment_value_stops_with_one_line(project: Path) -> None:
