@@ -317,6 +317,28 @@ def test_lock_is_free_after_its_ttl(run: Run) -> None:
     assert run(lock_ttl) is True
 
 
+async def lock_extend(broker: Facades, ctx: Any) -> Any:
+    lease = await broker.lock.try_lock("lease", ttl=0.5)
+    assert lease is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 1.5  # three ttls, renewed without letting go
+    taken_meanwhile = []
+    while loop.time() < deadline:
+        extended = await lease.extend(0.5)
+        taken_meanwhile.append(await broker.lock.try_lock("lease", ttl=30))
+        await asyncio.sleep(0.1)
+    # once its ttl ends unrenewed, another caller takes it and the old holder cannot extend
+    other = await eventually(lambda: broker.lock.try_lock("lease", ttl=30),
+                             message="the lease to lapse")
+    late = await lease.extend(0.5)
+    await other.release()
+    return extended, [held for held in taken_meanwhile if held is not None], late
+
+
+def test_a_held_lock_is_extended_without_letting_go(run: Run) -> None:
+    assert run(lock_extend) == [True, [], False]
+
+
 # queues
 
 

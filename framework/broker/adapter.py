@@ -99,6 +99,10 @@ class BrokerAdapter(ABC):
     async def lock_release(self, name: str, token: str) -> bool: ...
 
     @abstractmethod
+    async def lock_extend(self, name: str, token: str, ttl: float) -> bool:
+        """``ttl`` more seconds for the holder of ``token``; False when it holds it no more."""
+
+    @abstractmethod
     async def lock_is_held(self, name: str) -> bool: ...
 
     # queues

@@ -235,6 +235,16 @@ class BrokerEngine:
         del self._locks[name]
         return held.expires_at > self._clock()
 
+    def lock_extend(self, name: str, token: str, ttl: float) -> bool:
+        """Give ``token``'s hold on ``name`` ``ttl`` more seconds from now; False when it
+        expired or moved on (then the caller holds nothing)."""
+        held = self._locks.get(name)
+        now = self._clock()
+        if held is None or held.token != token or held.expires_at <= now:
+            return False
+        held.expires_at = now + ttl
+        return True
+
     def lock_is_held(self, name: str) -> bool:
         held = self._locks.get(name)
         return held is not None and held.expires_at > self._clock()

@@ -82,6 +82,13 @@ class HeldLock:
         """Give the lock back; False when its ttl had already ended."""
         return await self._adapter.lock_release(self.name, self._token)
 
+    async def extend(self, ttl: float) -> bool:
+        """Hold it ``ttl`` more seconds from now, without letting go in between (a lease's
+        renewal); False when its ttl had already ended and the caller holds nothing."""
+        if ttl <= 0:
+            raise ValueError(f"lock ttl must be seconds > 0, got {ttl!r}")
+        return await self._adapter.lock_extend(self.name, self._token, ttl)
+
     async def __aenter__(self) -> HeldLock:
         return self
 

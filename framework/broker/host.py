@@ -150,7 +150,8 @@ class BrokerHost:
             "cget": self._cache_get, "cset": self._write_cache, "cdel": self._write_cache,
             "ack": self._near_copy_dropped, "kget": self._kv_get, "kset": self._kv_set,
             "kdel": self._kv_delete, "kinc": self._kv_increment, "lacq": self._lock_acquire,
-            "lrel": self._lock_release, "lheld": self._lock_is_held, "qpush": self._produce,
+            "lrel": self._lock_release, "lheld": self._lock_is_held,
+            "lext": self._lock_extend, "qpush": self._produce,
             "qsub": self._consume, "qstop": self._stop_consuming, "qdone": self._finish_job,
             "qretry": self._finish_job, "qdead": self._dead_job, "qstat": self._queue_status,
             "qrdead": self._retry_dead, "qpurge": self._purge,
@@ -267,6 +268,12 @@ class BrokerHost:
 
     def _lock_release(self, remote: _RemoteProcess, message: dict[str, Any]) -> bool:
         return self.engine.lock_release(_text(message, "name"), _text(message, "token"))
+
+    def _lock_extend(self, remote: _RemoteProcess, message: dict[str, Any]) -> bool:
+        ttl = _ttl(message)
+        if ttl is None:
+            raise ValueError("lock ttl is required")
+        return self.engine.lock_extend(_text(message, "name"), _text(message, "token"), ttl)
 
     def _lock_is_held(self, remote: _RemoteProcess, message: dict[str, Any]) -> bool:
         return self.engine.lock_is_held(_text(message, "name"))

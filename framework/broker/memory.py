@@ -87,6 +87,9 @@ class MemoryAdapter(BrokerAdapter):
     async def lock_release(self, name: str, token: str) -> bool:
         return self.engine.lock_release(name, token)
 
+    async def lock_extend(self, name: str, token: str, ttl: float) -> bool:
+        return self.engine.lock_extend(name, token, ttl)
+
     async def lock_is_held(self, name: str) -> bool:
         return self.engine.lock_is_held(name)
 

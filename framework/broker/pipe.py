@@ -236,6 +236,10 @@ class PipeAdapter(BrokerAdapter):
         released: bool = await self._call("lrel", name=name, token=token)
         return released
 
+    async def lock_extend(self, name: str, token: str, ttl: float) -> bool:
+        extended: bool = await self._call("lext", name=name, token=token, ttl=ttl)
+        return extended
+
     async def lock_is_held(self, name: str) -> bool:
         held: bool = await self._call("lheld", name=name)
         return held

@@ -53,6 +53,10 @@ RELEASE_IF_OWNER = """
 if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end
 return 0
 """
+EXTEND_IF_OWNER = """
+if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 def _ms(seconds: float) -> int:
@@ -122,6 +126,7 @@ class RedisAdapter(BrokerAdapter):
         self._confirmations: dict[str, list[asyncio.Future[None]]] = {}
         self._confirmed: set[str] = set()
         self._release = self.client.register_script(RELEASE_IF_OWNER)
+        self._extend = self.client.register_script(EXTEND_IF_OWNER)
         self._consumers: list[StreamConsumer] = []
         self._queues = RedisQueues(self.client, namespace)
 
@@ -291,6 +296,10 @@ class RedisAdapter(BrokerAdapter):
     @_outage_is_unavailable
     async def lock_release(self, name: str, token: str) -> bool:
         return bool(await self._release(keys=[f"{self._ns}:lock:{name}"], args=[token]))
+
+    @_outage_is_unavailable
+    async def lock_extend(self, name: str, token: str, ttl: float) -> bool:
+        return bool(await self._extend(keys=[f"{self._ns}:lock:{name}"], args=[token, _ms(ttl)]))
 
     @_outage_is_unavailable
     async def lock_is_held(self, name: str) -> bool:

@@ -66,11 +66,9 @@ class Scheduler:
                     await self._enqueue(name, at, now)
                     due[name] = self._schedules[name].next_tick(now)
             if time.monotonic() >= renew_at:
-                await lease.release()
-                renewed = await self._locks.try_lock(LEASE_NAME, self._ttl)
-                if renewed is None:
+                if not await lease.extend(self._ttl):
                     return None
-                lease, renew_at = renewed, time.monotonic() + self._ttl / 3
+                renew_at = time.monotonic() + self._ttl / 3
             wait = min(min(due.values()) - time.time(), renew_at - time.monotonic())
             await asyncio.sleep(max(wait, 0.0))
 
