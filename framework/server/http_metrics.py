@@ -10,7 +10,7 @@ raw path) only when a snapshot is taken, so ``fw_http_requests_total`` and
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 import psutil
 from aiohttp import hdrs, web
@@ -43,7 +43,8 @@ class HttpMetrics:
     def __init__(self, metrics: Metrics, templates: Callable[[], Mapping[http.Handler, str]],
                  in_flight: Callable[[], int]) -> None:
         self._templates = templates
-        self._cells: dict[tuple[str, http.Handler, int], list[float]] = {}
+        # method -> handler -> status -> cell: no key to build per request
+        self._cells: dict[str, dict[http.Handler, dict[int, list[float]]]] = {}
         self._width = len(BOUNDS) + 2  # a count per bucket (+Inf last), then the sum
         metrics.add_source(self.entries)
         metrics.gauge("fw_http_requests_in_flight",
@@ -54,22 +55,26 @@ class HttpMetrics:
             lambda: process.memory_info().rss)
 
     def observe(self, method: str, handler: http.Handler, status: int, seconds: float) -> None:
-        """Count one answered request: the hot path, so no more than a dict lookup."""
-        if method not in METHODS:
-            method = "OTHER"
-        key = (method, handler, status)
-        cell = self._cells.get(key)
-        if cell is None:
-            cell = self._cells[key] = [0.0] * self._width
+        """Count one answered request: the hot path, so three dict lookups and two additions."""
+        try:
+            cell = self._cells[method][handler][status]
+        except KeyError:
+            cell = self._new_cell(method, handler, status)
         cell[bisect_left(BOUNDS, seconds)] += 1
         cell[-1] += seconds
+
+    def _new_cell(self, method: str, handler: http.Handler, status: int) -> list[float]:
+        if method not in METHODS:
+            method = "OTHER"
+        by_status = self._cells.setdefault(method, {}).setdefault(handler, {})
+        return by_status.setdefault(status, [0.0] * self._width)
 
     def entries(self) -> Snapshot:
         """The two families, by route template."""
         templates = self._templates()
         requests: dict[Key, float] = {}
         durations: dict[Key, list[float]] = {}
-        for (method, handler, status), cell in self._cells.items():
+        for method, handler, status, cell in self._every_cell():
             route = templates.get(handler, UNMATCHED)
             key = (method, route, str(status))
             requests[key] = requests.get(key, 0.0) + sum(cell[:-1])
@@ -85,6 +90,11 @@ class HttpMetrics:
                 ("method", "route"), BOUNDS, durations),
         }
 
+    def _every_cell(self) -> Iterator[tuple[str, http.Handler, int, list[float]]]:
+        for method, by_handler in self._cells.items():
+            for handler, by_status in by_handler.items():
+                for status, cell in by_status.items():
+                    yield method, handler, status, cell
 
     def add_route(self, router: Router, path: str, metrics: Metrics,
                   scrape: Callable[[], Awaitable[bytes]] | None) -> None:
