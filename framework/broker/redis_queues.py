@@ -93,7 +93,7 @@ class RedisQueues:
             await pipe.execute()
 
     async def known(self, queue: str) -> None:
-        await cast("Awaitable[int]", self._client.sadd(self._names, queue))
+        await cast("Awaitable[object]", self._client.sadd(self._names, queue))
 
     async def move_due(self, queue: str) -> int:
         """Move the delayed jobs of ``queue`` that are due to its stream; how many."""
