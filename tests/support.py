@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -192,3 +193,12 @@ def serving_with_marks(app: str, tmp_path: Path) -> Iterator[ServerProcess]:
         process.wait_serving()
         process.marks = marks
         yield process
+
+
+def serving_pids(server: ServerProcess, app: str = "app:app") -> list[int]:
+    """The pids of the workers ``fw server:status --json`` reports serving."""
+    result = run_fw("server:status", "--json", "--app", app, "--port", str(server.port),
+                    cwd=server.cwd)
+    assert result.returncode == 0, result.stderr
+    return [worker["pid"] for worker in json.loads(result.stdout)["workers"]
+            if worker["state"] == "serving"]

@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.support import ServerProcess, free_port, pid_alive, run_fw, wait_for
+from tests.support import (
+    ServerProcess,
+    free_port,
+    pid_alive,
+    run_fw,
+    serving_pids,
+    wait_for,
+)
 
 APP = '''
 import click
@@ -74,11 +81,6 @@ def status_of(server: ServerProcess) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     status: dict[str, Any] = json.loads(result.stdout)
     return status
-
-
-def serving_pids(server: ServerProcess) -> list[int]:
-    return [worker["pid"] for worker in status_of(server)["workers"]
-            if worker["state"] == "serving"]
 
 
 def test_status_shows_the_master_and_every_worker_as_a_table_and_as_json(

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from framework.metrics import Metrics
 from framework.server.metrics_sum import MetricsSum
-from tests.support import ServerProcess, pid_alive, run_fw, wait_for
+from tests.support import ServerProcess, pid_alive, serving_pids, wait_for
 
 APP = '''
 import os
@@ -68,15 +68,8 @@ def project(tmp_path: Path) -> Path:
 def two_workers(project: Path) -> Iterator[ServerProcess]:
     with ServerProcess("app:app", "--workers", "2", cwd=project) as server:
         server.wait_serving()
-        wait_for(lambda: len(serving(server)) == 2, timeout=20, message="2 workers serving")
+        wait_for(lambda: len(serving_pids(server)) == 2, timeout=20, message="2 workers serving")
         yield server
-
-
-def serving(server: ServerProcess) -> list[int]:
-    result = run_fw("server:status", "--json", "--app", "app:app", "--port", str(server.port),
-                    cwd=server.cwd)
-    assert result.returncode == 0, result.stderr
-    return [w["pid"] for w in json.loads(result.stdout)["workers"] if w["state"] == "serving"]
 
 
 def get(url: str) -> Any:
@@ -147,10 +140,10 @@ def test_a_killed_workers_counts_are_kept_and_totals_never_drop(
     assert value(before, "fw_http_requests_total", **ROUTE) == sent
     assert value(before, "fw_worker_restarts_total") == 0
 
-    killed = serving(server)[0]
+    killed = serving_pids(server)[0]
     os.kill(killed, signal.SIGKILL)
-    wait_for(lambda: len(serving(server)) == 2 and killed not in serving(server), timeout=20,
-             message="the killed worker replaced")
+    wait_for(lambda: len(serving_pids(server)) == 2 and killed not in serving_pids(server),
+             timeout=20, message="the killed worker replaced")
     assert not pid_alive(killed)
 
     after = scrape(server)
@@ -170,9 +163,9 @@ def test_a_reload_keeps_what_the_replaced_workers_counted_since_the_last_scrape(
     server = two_workers
     scrape(server)  # the master's copy of each worker's figures is now "nothing yet"
     sent = greet_until_both_workers_answered(server, 50)
-    old = set(serving(server))
+    old = set(serving_pids(server))
     server.signal(signal.SIGHUP)  # each worker reports its last counts as it stops
-    wait_for(lambda: len(serving(server)) == 2 and not old & set(serving(server)),
+    wait_for(lambda: len(serving_pids(server)) == 2 and not old & set(serving_pids(server)),
              timeout=30, message="both workers replaced")
 
     samples = scrape(server)
