@@ -1,5 +1,6 @@
-"""JSON bodies on a served app: only JSON content types reach a handler (no cross-site simple
-POSTs), and nesting is limited to what can be answered back (400 / -32600, never a 500)."""
+"""JSON bodies on a served app: a body declared as anything but JSON never reaches a handler
+(no cross-site simple POSTs), a body with no Content-Type is read as JSON, and nesting is
+limited to what can be answered back (400 / -32600, never a 500)."""
 
 from __future__ import annotations
 
@@ -105,18 +106,29 @@ CROSS_SITE_BODIES = [
     ("application/x-www-form-urlencoded", b"text=hi"),
     ("multipart/form-data; boundary=b",
      b'--b\r\nContent-Disposition: form-data; name="text"\r\n\r\nhi\r\n--b--\r\n'),
-    (None, NOTE),
     ("application/json; charset=latin-1", NOTE),
 ]
 JSON_TYPES = ["application/json", "Application/JSON; charset=UTF-8", "application/merge-patch+json"]
 
 
-def assert_refused_as_415(answer: tuple[int, dict[str, str], object], sent: str | None) -> None:
+def assert_refused_as_415(answer: tuple[int, dict[str, str], object], sent: str) -> None:
     status, headers, body = answer
     assert status == 415, (sent, status, body)
     assert headers["Content-Type"].startswith("application/json")
     assert body["error"] == "Unsupported Media Type"
     assert "Content-Type: application/json" in body["detail"]
+    assert f"got Content-Type: {sent}" in body["detail"]
+
+
+def assert_refused_as_rpc_415(answer: tuple[int, dict[str, str], object], sent: str) -> None:
+    """HTTP 415 whose body is a JSON-RPC error a client can read: -32600, id null, the why."""
+    status, headers, body = answer
+    assert status == 415, (sent, status, body)
+    assert headers["Content-Type"].startswith("application/json")
+    assert body == {"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32600, "message": "Invalid Request",
+        "data": "POST /rpc takes a JSON body: send it with Content-Type: application/json "
+                f"(UTF-8); got Content-Type: {sent}"}}
 
 
 def test_a_json_endpoint_takes_json_content_types_only(server: ServerProcess) -> None:
@@ -135,11 +147,24 @@ def test_post_rpc_takes_json_content_types_only(server: ServerProcess) -> None:
     for content_type, body in CROSS_SITE_BODIES:
         before = runs(server, "rpc")
         payload = RPC_CALL if body == NOTE else body
-        assert_refused_as_415(send(server, "POST", "/rpc", payload, content_type), content_type)
+        assert_refused_as_rpc_415(send(server, "POST", "/rpc", payload, content_type),
+                                  content_type)
         assert runs(server, "rpc") == before, f"the action ran for {content_type}"
     for content_type in JSON_TYPES:
         assert send(server, "POST", "/rpc", RPC_CALL, content_type)[::2] == (
             200, {"jsonrpc": "2.0", "result": 1, "id": 1})
+
+
+def test_a_body_with_no_content_type_is_read_as_json(server: ServerProcess) -> None:
+    """As FastAPI reads it: clients such as tinyrpc's HTTP transport send no Content-Type."""
+    before = runs(server, "http"), runs(server, "rpc")
+    assert send(server, "POST", "/notes", NOTE, None)[::2] == (200, {"text": "hi"})
+    assert send(server, "POST", "/rpc", RPC_CALL, None)[::2] == (
+        200, {"jsonrpc": "2.0", "result": 1, "id": 1})
+    assert (runs(server, "http"), runs(server, "rpc")) == (before[0] + 1, before[1] + 1)
+    # ... and still has to be JSON
+    status, _, answer = send(server, "POST", "/notes", b"text=hi", None)
+    assert status == 400 and answer["errors"][0]["error"].startswith("malformed JSON")
 
 
 def test_json_nested_deeper_than_the_limit_is_a_400_naming_it(server: ServerProcess) -> None:

@@ -90,10 +90,10 @@ class RpcDispatcher:
         try:
             message = orjson.loads(payload)
         except orjson.JSONDecodeError as error:
-            return _encode_error(None, RpcError.standard(PARSE_ERROR, str(error)))
+            return encode_error(None, RpcError.standard(PARSE_ERROR, str(error)))
         problem = self._refusal(payload, message)
         if problem is not None:
-            return _encode_error(None, RpcError.standard(INVALID_REQUEST, problem))
+            return encode_error(None, RpcError.standard(INVALID_REQUEST, problem))
         if not isinstance(message, list):
             return await self._answer(message)
         answers = await self._answer_batch(message)
@@ -134,12 +134,12 @@ class RpcDispatcher:
         """Check one request object, run it, encode its response (None for a notification)."""
         call_id, problem = _check_request(call)
         if problem is not None:
-            return _encode_error(call_id, RpcError.standard(INVALID_REQUEST, problem))
+            return encode_error(call_id, RpcError.standard(INVALID_REQUEST, problem))
         try:
             result = await self._call(call["method"], call.get("params", _NO_PARAMS))
         except RpcError as error:
             self._count(call["method"], error.code)
-            return None if call_id is _NO_ID else _encode_error(call_id, error)
+            return None if call_id is _NO_ID else encode_error(call_id, error)
         self._count(call["method"], None)
         if call_id is _NO_ID:
             return None
@@ -147,7 +147,7 @@ class RpcDispatcher:
             return dump_json({"jsonrpc": "2.0", "result": result, "id": call_id})
         except TypeError as error:
             logger.error("RPC %s returned a value JSON cannot hold: %s", call["method"], error)
-            return _encode_error(call_id, RpcError.standard(INTERNAL_ERROR))
+            return encode_error(call_id, RpcError.standard(INTERNAL_ERROR))
 
     def _count(self, method: str, code: int | None) -> None:
         if self._calls is not None:
@@ -211,5 +211,6 @@ def _or_null(call_id: Any) -> Any:
     return None if call_id is _NO_ID else call_id
 
 
-def _encode_error(call_id: Any, error: RpcError) -> bytes:
+def encode_error(call_id: Any, error: RpcError) -> bytes:
+    """The JSON-RPC error reply to the call ``call_id`` (None: a payload with no call to name)."""
     return orjson.dumps({"jsonrpc": "2.0", "error": error.to_json(), "id": call_id})

@@ -1,5 +1,8 @@
 """``/rpc`` on aiohttp: JSON-RPC over HTTP POST and over a WebSocket, one dispatcher behind both.
 
+A POST whose body declares a type other than JSON is refused (HTTP 415) with a JSON-RPC
+error object, -32600 Invalid Request with id null, so that a JSON-RPC client can read why.
+
 Calls arriving on one WebSocket run concurrently, each answered when it finishes. A socket
 is read only while fewer than ``max_in_flight`` of its messages are unanswered and its
 writes are not paused, so a client that sends without reading cannot grow the worker: it
@@ -18,8 +21,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 
 from framework.http import RouteTable, error_response
-from framework.json_body import require_json_content_type
-from framework.rpc.dispatcher import RpcDispatcher
+from framework.json_body import json_content_type_problem
+from framework.rpc.dispatcher import RpcDispatcher, encode_error
+from framework.rpc.errors import INVALID_REQUEST, RpcError
 
 logger = logging.getLogger("framework.rpc")
 
@@ -63,7 +67,11 @@ class RpcEndpoint:
         router.add_route("GET", RPC_PATH, self.handle_websocket)
 
     async def handle_post(self, request: web.Request) -> web.Response:
-        require_json_content_type(request)
+        """Answer one payload (a call or a batch); a body declared as other than JSON is 415."""
+        problem = json_content_type_problem(request)
+        if problem is not None:
+            refusal = encode_error(None, RpcError.standard(INVALID_REQUEST, problem))
+            return web.Response(status=415, body=refusal, content_type="application/json")
         answer = await self.dispatcher.handle(await request.read())
         if answer is None:
             return web.Response(status=204)
