@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import struct
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -38,7 +39,7 @@ class FrameTooLarge(FrameworkError, ValueError):
     """A message bigger than the channel's frame limit: it was not sent."""
 
 
-def encode_payload(message: dict[str, Any]) -> bytes:
+def encode_payload(message: Mapping[str, object]) -> bytes:
     """The orjson bytes of ``message``; raises TypeError when it is not JSON-serialisable."""
     try:
         return orjson.dumps(message)
@@ -101,7 +102,7 @@ class Channel:
         """Bytes written but not yet taken by the peer's end of the pipe (held in this process)."""
         return self._writer.transport.get_write_buffer_size()
 
-    def write(self, message: dict[str, Any]) -> None:
+    def write(self, message: Mapping[str, object]) -> None:
         """Queue ``message`` without waiting for the peer; call ``drain`` to apply backpressure."""
         self.write_payload(encode_payload(message))
 
@@ -112,7 +113,7 @@ class Channel:
     async def drain(self) -> None:
         await self._writer.drain()
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: Mapping[str, object]) -> None:
         """Send ``message``, waiting while the pipe is full."""
         self.write(message)
         await self._writer.drain()

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Hashable
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, Protocol, cast
 
 from framework.broker.adapter import BrokerAdapter
 from framework.broker.codec import max_value_bytes
@@ -22,6 +22,7 @@ from framework.broker.engine import BrokerEngine
 from framework.broker.memory import MemoryAdapter
 from framework.broker.protocol import (
     KIND,
+    BrokerFrame,
     Unsendable,
     encode_batches,
     error_reply,
@@ -47,7 +48,7 @@ class Outlet(Protocol):
     def buffered(self) -> int:
         """Bytes written to the process that it has not read yet."""
 
-    def write(self, message: dict[str, Any]) -> None: ...
+    def write(self, message: BrokerFrame) -> None: ...
 
     def write_payload(self, payload: bytes) -> None: ...
 
@@ -61,7 +62,7 @@ class _RemoteProcess:
         self._outlet = outlet
         self._ack_ids = itertools.count(1)
         self._awaiting_acks: dict[int, Callable[[], None]] = {}
-        self._collected: list[dict[str, Any]] | None = None
+        self._collected: list[BrokerFrame] | None = None
         self.attached = True
 
     def collect(self) -> None:
@@ -73,13 +74,13 @@ class _RemoteProcess:
         if frames:
             self._write(frames)
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: BrokerFrame) -> None:
         if self._collected is not None:
             self._collected.append(message)
         else:
             self._write([message])
 
-    def _write(self, frames: list[dict[str, Any]]) -> None:
+    def _write(self, frames: list[BrokerFrame]) -> None:
         if not self.attached:
             return
         payloads, unsendable = encode_batches(frames, self._outlet.max_frame_size)
@@ -120,7 +121,7 @@ class _RemoteProcess:
         self._awaiting_acks[ack_id] = dropped
         self.send({"k": KIND, "p": "inv", "key": key, "a": ack_id})
 
-    def near_copy_dropped(self, ack_id: Any) -> None:
+    def near_copy_dropped(self, ack_id: int) -> None:
         dropped = self._awaiting_acks.pop(ack_id, None)
         if dropped is not None:
             dropped()
@@ -145,7 +146,7 @@ class BrokerHost:
         self.engine = engine if engine is not None else BrokerEngine()
         self.frame_limit = frame_limit(max_value_bytes(config))
         self._processes: dict[Hashable, _RemoteProcess] = {}
-        self._operations: dict[str, Callable[[_RemoteProcess, dict[str, Any]], Any]] = {
+        self._operations: dict[str, Callable[[_RemoteProcess, BrokerFrame], object]] = {
             "pub": self._publish, "sub": self._subscribe, "unsub": self._unsubscribe,
             "cget": self._cache_get, "cset": self._write_cache, "cdel": self._write_cache,
             "ack": self._near_copy_dropped, "kget": self._kv_get, "kset": self._kv_set,
@@ -180,27 +181,29 @@ class BrokerHost:
         remote.detached()
 
     def handle(self, process_key: Hashable, message: dict[str, Any]) -> None:
-        """Carry out one ``"b"`` frame from ``process_key``; bad frames are logged, not fatal."""
+        """Carry out one ``"b"`` frame from ``process_key``; bad frames are logged, not fatal.
+
+        ``message`` is JSON as the pipe brought it: its fields are checked where used."""
         remote = self._processes.get(process_key)
         if remote is None:
             logger.warning("broker frame from unattached process %s dropped", process_key)
             return
         frames = message.get("batch")
         if not isinstance(frames, list):
-            self._carry_out(remote, message)
+            self._carry_out(remote, cast(BrokerFrame, message))
             return
         remote.collect()
         try:
             for frame in frames:
                 if isinstance(frame, dict):
-                    self._carry_out(remote, frame)
+                    self._carry_out(remote, cast(BrokerFrame, frame))
                 else:
                     logger.warning("broker frame from process %s dropped: not an object",
                                    process_key)
         finally:
             remote.send_collected()
 
-    def _carry_out(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+    def _carry_out(self, remote: _RemoteProcess, message: BrokerFrame) -> None:
         request_id = message.get("id")
         try:
             result = self._operations[message["op"]](remote, message)
@@ -216,19 +219,20 @@ class BrokerHost:
 
     # operations, one per frame type
 
-    def _publish(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+    def _publish(self, remote: _RemoteProcess, message: BrokerFrame) -> None:
         self.engine.publish(_text(message, "ch"), _text(message, "v"))
 
-    def _subscribe(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+    def _subscribe(self, remote: _RemoteProcess, message: BrokerFrame) -> None:
         self.engine.subscribe(remote.process, _text(message, "ch"))
 
-    def _unsubscribe(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+    def _unsubscribe(self, remote: _RemoteProcess, message: BrokerFrame) -> None:
         self.engine.unsubscribe(remote.process, _text(message, "ch"))
 
-    def _cache_get(self, remote: _RemoteProcess, message: dict[str, Any]) -> Any:
+    def _cache_get(self, remote: _RemoteProcess,
+                   message: BrokerFrame) -> tuple[str, float | None] | None:
         return self.engine.cache_get(remote.process, _text(message, "key"), near_copy=True)
 
-    def _write_cache(self, remote: _RemoteProcess, message: dict[str, Any]) -> object:
+    def _write_cache(self, remote: _RemoteProcess, message: BrokerFrame) -> object:
         """Answered only once no other process keeps an older near copy of the key."""
         request_id = message["id"]
 
@@ -241,84 +245,84 @@ class BrokerHost:
             self.engine.cache_delete(remote.process, key, written)
         return NO_REPLY
 
-    def _near_copy_dropped(self, remote: _RemoteProcess, message: dict[str, Any]) -> object:
+    def _near_copy_dropped(self, remote: _RemoteProcess, message: BrokerFrame) -> object:
         remote.near_copy_dropped(message["a"])
         return NO_REPLY
 
-    def _kv_get(self, remote: _RemoteProcess, message: dict[str, Any]) -> str | None:
+    def _kv_get(self, remote: _RemoteProcess, message: BrokerFrame) -> str | None:
         return self.engine.kv_get(_text(message, "key"))
 
-    def _kv_set(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+    def _kv_set(self, remote: _RemoteProcess, message: BrokerFrame) -> None:
         self.engine.kv_set(_text(message, "key"), _text(message, "v"), _ttl(message))
 
-    def _kv_delete(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+    def _kv_delete(self, remote: _RemoteProcess, message: BrokerFrame) -> None:
         self.engine.kv_delete(_text(message, "key"))
 
-    def _kv_increment(self, remote: _RemoteProcess, message: dict[str, Any]) -> int | float:
+    def _kv_increment(self, remote: _RemoteProcess, message: BrokerFrame) -> int | float:
         by = message["by"]
         if isinstance(by, bool) or not isinstance(by, int | float):
             raise TypeError(f"increment by must be a number, got {by!r}")
         return self.engine.kv_increment(_text(message, "key"), by)
 
-    def _lock_acquire(self, remote: _RemoteProcess, message: dict[str, Any]) -> str | None:
+    def _lock_acquire(self, remote: _RemoteProcess, message: BrokerFrame) -> str | None:
         ttl = _ttl(message)
         if ttl is None:
             raise ValueError("lock ttl is required")
         return self.engine.lock_acquire(remote.process, _text(message, "name"), ttl)
 
-    def _lock_release(self, remote: _RemoteProcess, message: dict[str, Any]) -> bool:
+    def _lock_release(self, remote: _RemoteProcess, message: BrokerFrame) -> bool:
         return self.engine.lock_release(_text(message, "name"), _text(message, "token"))
 
-    def _lock_extend(self, remote: _RemoteProcess, message: dict[str, Any]) -> bool:
+    def _lock_extend(self, remote: _RemoteProcess, message: BrokerFrame) -> bool:
         ttl = _ttl(message)
         if ttl is None:
             raise ValueError("lock ttl is required")
         return self.engine.lock_extend(_text(message, "name"), _text(message, "token"), ttl)
 
-    def _lock_is_held(self, remote: _RemoteProcess, message: dict[str, Any]) -> bool:
+    def _lock_is_held(self, remote: _RemoteProcess, message: BrokerFrame) -> bool:
         return self.engine.lock_is_held(_text(message, "name"))
 
-    def _produce(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+    def _produce(self, remote: _RemoteProcess, message: BrokerFrame) -> None:
         delay = message.get("d", 0.0)
         if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
             raise ValueError(f"delay must be seconds >= 0, got {delay!r}")
         self.engine.queue_produce(_text(message, "q"), _text(message, "v"), float(delay))
 
-    def _consume(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+    def _consume(self, remote: _RemoteProcess, message: BrokerFrame) -> None:
         self.engine.queue_consume(remote.process, _text(message, "q"), int(message["c"]),
                                   max(1, int(message["n"])))
 
-    def _stop_consuming(self, remote: _RemoteProcess, message: dict[str, Any]) -> None:
+    def _stop_consuming(self, remote: _RemoteProcess, message: BrokerFrame) -> None:
         self.engine.queue_stop(remote.process, _text(message, "q"), int(message["c"]))
 
-    def _finish_job(self, remote: _RemoteProcess, message: dict[str, Any]) -> object:
+    def _finish_job(self, remote: _RemoteProcess, message: BrokerFrame) -> object:
         finish = self.engine.queue_ack if message["op"] == "qdone" else self.engine.queue_retry
         finish(remote.process, _text(message, "q"), int(message["j"]))
         return NO_REPLY
 
-    def _dead_job(self, remote: _RemoteProcess, message: dict[str, Any]) -> object:
+    def _dead_job(self, remote: _RemoteProcess, message: BrokerFrame) -> object:
         self.engine.queue_dead(remote.process, _text(message, "q"), int(message["j"]),
                                _text(message, "err"))
         return NO_REPLY
 
-    def _queue_status(self, remote: _RemoteProcess, message: dict[str, Any]) -> Any:
+    def _queue_status(self, remote: _RemoteProcess, message: BrokerFrame) -> object:
         return self.engine.queue_status()
 
-    def _retry_dead(self, remote: _RemoteProcess, message: dict[str, Any]) -> int:
+    def _retry_dead(self, remote: _RemoteProcess, message: BrokerFrame) -> int:
         return self.engine.queue_retry_dead(_text(message, "q"))
 
-    def _purge(self, remote: _RemoteProcess, message: dict[str, Any]) -> int:
+    def _purge(self, remote: _RemoteProcess, message: BrokerFrame) -> int:
         return self.engine.queue_purge(_text(message, "q"))
 
 
-def _text(message: dict[str, Any], field_name: str) -> str:
+def _text(message: Mapping[str, object], field_name: str) -> str:
     value = message[field_name]
     if not isinstance(value, str):
         raise ValueError(f"broker frame field {field_name!r} must be a string, got {value!r}")
     return value
 
 
-def _ttl(message: dict[str, Any]) -> float | None:
+def _ttl(message: BrokerFrame) -> float | None:
     ttl = message.get("ttl")
     if ttl is None:
         return None

@@ -14,7 +14,7 @@ import asyncio
 import collections
 import itertools
 import logging
-from typing import Any
+from typing import Any, cast
 
 from framework.broker.adapter import (
     BrokerAdapter,
@@ -29,6 +29,7 @@ from framework.broker.near import NearCache
 from framework.broker.outage import BrokerUnavailable
 from framework.broker.protocol import (
     KIND,
+    BrokerFrame,
     Unsendable,
     encode_batches,
     frame_limit,
@@ -57,7 +58,7 @@ class PipeAdapter(BrokerAdapter):
         self._channel = channel
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._outbox: list[dict[str, Any]] = []
+        self._outbox: list[BrokerFrame] = []
         self._closed = False
         self.near = NearCache()
         self._jobs = JobRunner(self._finish_job)
@@ -110,7 +111,7 @@ class PipeAdapter(BrokerAdapter):
             self._deadline_timer.cancel()
         self._fail_calls_before(None, BrokerUnavailable("the master", "its pipe closed"))
 
-    def _post(self, frame: dict[str, Any]) -> None:
+    def _post(self, frame: BrokerFrame) -> None:
         """Send ``frame`` with the others of this loop turn."""
         if not self._outbox:
             asyncio.get_running_loop().call_soon(self._flush)
@@ -170,7 +171,7 @@ class PipeAdapter(BrokerAdapter):
         future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            self._post({"k": KIND, "id": request_id, "op": op, **fields})
+            self._post(cast(BrokerFrame, {"k": KIND, "id": request_id, "op": op, **fields}))
             return await future
         finally:
             self._pending.pop(request_id, None)

@@ -10,7 +10,7 @@ holds the largest value a call may carry (``frame_limit``).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import orjson
 
@@ -26,6 +26,37 @@ _BATCH_END = b"]}"
 REMOTE_ERRORS: dict[str, type[Exception]] = {"TypeError": TypeError, "ValueError": ValueError}
 
 
+class BrokerFrame(TypedDict, total=False):
+    """A broker frame, both ways: the one definition of every field a frame may carry.
+
+    A frame read from a pipe is checked field by field where it is used (the host's
+    ``_text``, ``_ttl``): the other process may send anything.
+    """
+
+    k: str                    # KIND
+    id: int                   # a request's id; its answer carries it as ``re``
+    op: str                   # the operation (host.BrokerHost's table)
+    re: int
+    r: Any                    # the answer: any JSON value
+    e: list[str]              # an error answer: [error type, message]
+    p: str                    # a push from the host: "msg", "job" or "inv"
+    batch: list[BrokerFrame]  # the frames of one event-loop turn
+    ch: str                   # a bus channel
+    v: str                    # a value, encoded as JSON text
+    key: str
+    ttl: float
+    by: float                 # kv increment
+    a: int                    # a near copy's ack id
+    name: str                 # a lock
+    token: str
+    q: str                    # a queue
+    d: float                  # a job's delay
+    c: int                    # a consumer's id
+    n: int                    # a consumer's parallel jobs; a job's attempt
+    j: int                    # a job's id
+    err: str                  # a dead job's last error
+
+
 class BrokerError(FrameworkError, RuntimeError):
     """The broker could not carry out a call (bad request, or the master went away)."""
 
@@ -33,7 +64,7 @@ class BrokerError(FrameworkError, RuntimeError):
 class Unsendable(NamedTuple):
     """A frame that cannot go over the pipe, and the error its call should get."""
 
-    frame: dict[str, Any]
+    frame: BrokerFrame
     error: Exception
 
 
@@ -45,12 +76,12 @@ def frame_limit(max_value_bytes: int) -> int:
     return max(MAX_FRAME_SIZE, 2 * max_value_bytes + FRAME_SLACK)
 
 
-def batch(frames: list[dict[str, Any]]) -> dict[str, Any]:
+def batch(frames: list[BrokerFrame]) -> BrokerFrame:
     """One frame carrying ``frames`` (just the frame, when there is one)."""
     return frames[0] if len(frames) == 1 else {"k": KIND, "batch": frames}
 
 
-def encode_batches(frames: list[dict[str, Any]],
+def encode_batches(frames: list[BrokerFrame],
                    limit: int) -> tuple[list[bytes], list[Unsendable]]:
     """``frames`` encoded in order as batch payloads of at most ``limit`` bytes each, and
     the frames that cannot go at all (too big alone, or not JSON)."""
@@ -91,18 +122,18 @@ def _join(encoded_frames: list[bytes]) -> bytes:
     return _BATCH_START + b",".join(encoded_frames) + _BATCH_END
 
 
-def reply(request_id: int, result: Any) -> dict[str, Any]:
+def reply(request_id: int, result: object) -> BrokerFrame:
     return {"k": KIND, "re": request_id, "r": result}
 
 
-def error_reply(request_id: int, error: Exception) -> dict[str, Any]:
+def error_reply(request_id: int, error: Exception) -> BrokerFrame:
     return {"k": KIND, "re": request_id, "e": [type(error).__name__, str(error)]}
 
 
-def remote_error(description: Any) -> Exception:
+def remote_error(description: object) -> Exception:
     """The exception to raise in the caller for an ``"e"`` reply."""
-    try:
-        kind, message = description
-    except (TypeError, ValueError):
+    if not (isinstance(description, list) and len(description) == 2
+            and all(isinstance(part, str) for part in description)):
         return BrokerError(f"broker call failed: {description!r}")
+    kind, message = description
     return REMOTE_ERRORS.get(kind, BrokerError)(message)
