@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,10 +49,11 @@ class App:
     #: ``with app.request_scope():`` / ``async with``: request-scoped services of one request.
     request_scope = RequestScope
 
-    def __init__(self, *, imports: Sequence[Any] = (), providers: Sequence[Any] = (),
-                 controllers: Sequence[type] = (), listeners: Sequence[Any] = (),
-                 commands: Sequence[Any] = (), config: type | None = None,
-                 middlewares: Sequence[Any] = (), name: str = "app") -> None:
+    def __init__(self, *, imports: Sequence[Module | type[Module]] = (),
+                 providers: Sequence[object] = (), controllers: Sequence[type] = (),
+                 listeners: Sequence[type] = (), commands: Sequence[click.Command] = (),
+                 config: type | None = None, middlewares: Sequence[object] = (),
+                 name: str = "app") -> None:
         self.name = name
         #: set by load_config_from_env; the CLI loads the environment itself when still False
         self.env_loaded = False
@@ -81,7 +82,7 @@ class App:
                                     "(declared in a module of this App?)")
         return provider()
 
-    def override_in_process(self, token: Any, value: Any) -> None:
+    def override_in_process(self, token: Hashable, value: object) -> None:
         """Resolve ``token`` to ``value`` in this process only: the server tells a process what
         it is (a worker's ProcessInfo and broker, the master's Supervisor). A token the App
         does not declare has nobody to tell."""
@@ -100,16 +101,16 @@ class App:
         return [c for scope in self._tree.scopes for c in scope.module.controllers]
 
     @property
-    def middlewares(self) -> list[Any]:
+    def middlewares(self) -> list[object]:
         """The aiohttp middlewares the modules declare, imported modules' first."""
         return [m for scope in self._tree.scopes for m in scope.module.middlewares]
 
     @property
-    def commands(self) -> list[Any]:
+    def commands(self) -> list[click.Command]:
         """The click commands the modules declare (their injected parameters: ``injections``)."""
         return [c for scope in self._tree.scopes for c in scope.module.commands]
 
-    def injections(self, command: Any) -> dict[str, Callable[[], Any]]:
+    def injections(self, command: click.Command) -> dict[str, Callable[[], object]]:
         """For a module command: its injected parameter names and their providers."""
         return self._injections[id(command)]
 
@@ -133,7 +134,7 @@ class App:
         self.env_loaded = True
         return self
 
-    def configure(self, module_name: str, **values: Any) -> App:
+    def configure(self, module_name: str, **values: object) -> App:
         """Set config fields at command-line-flag level: ``configure("framework", port=9000)``.
 
         The App's own config is the module named "".
@@ -173,7 +174,7 @@ class App:
 
     # -- events -------------------------------------------------------------------------------
 
-    async def dispatch(self, token: blinker.NamedSignal, event: Any = None) -> None:
+    async def dispatch(self, token: blinker.NamedSignal, event: object = None) -> None:
         """Run this process's listeners of ``token`` in order, awaiting async ones.
 
         A listener that raises stops the dispatch with a ListenerError naming it.
@@ -218,8 +219,8 @@ class App:
 
     # -- commands -----------------------------------------------------------------------------
 
-    def _plan_commands(self) -> dict[int, dict[str, Callable[[], Any]]]:
-        plans: dict[int, dict[str, Callable[[], Any]]] = {}
+    def _plan_commands(self) -> dict[int, dict[str, Callable[[], object]]]:
+        plans: dict[int, dict[str, Callable[[], object]]] = {}
         for scope in self._tree.scopes:
             for command in scope.module.commands:
                 declared = frozenset(parameter.name for parameter in command.params)
@@ -237,7 +238,7 @@ class App:
                 plans[id(command)] = plan
         return plans
 
-    def _tokens(self) -> list[Any]:
+    def _tokens(self) -> list[Hashable]:
         tokens = dict.fromkeys(self._tree.configs)
         for scope in self._tree.scopes:
             tokens.update(dict.fromkeys(scope.own))

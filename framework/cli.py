@@ -174,7 +174,8 @@ class FwGroup(click.Group):
             app = _app_of(ctx)
         except click.ClickException:
             return names
-        return names + sorted(c.name for c in app.commands if c.name not in names)
+        return names + sorted(c.name for c in app.commands
+                              if c.name is not None and c.name not in names)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         builtin = super().get_command(ctx, name)

@@ -104,11 +104,9 @@ def _kind(declaration: Declaration) -> str:
 
 def _built_from(declaration: Declaration) -> str:
     spec = declaration.spec
-    if spec.kind == "class":
-        qualname: str = spec.target.__qualname__
-        return qualname
-    if spec.kind == "factory":
-        return f"{getattr(spec.target, '__qualname__', token_name(spec.target))}()"
+    if spec.kind in ("class", "factory"):
+        name = str(getattr(spec.target, "__qualname__", token_name(spec.target)))
+        return name if spec.kind == "class" else f"{name}()"
     value = spec.target
     representation: object = type(value).__repr__
     if representation is object.__repr__:  # the value has no repr of its own

@@ -7,8 +7,10 @@ A provider of the root App itself overrides any other provider of the same token
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
+
+import click
 
 from framework.config import ConfigError, config_fields
 from framework.di.provider import Declaration, ProviderSpec, as_spec, provide, token_name
@@ -22,13 +24,13 @@ class Module:
 
     name: str = ""
     config: type | None = None
-    providers: list[Any] = []
+    providers: list[object] = []
     controllers: list[type] = []
-    listeners: list[Any] = []
-    commands: list[Any] = []
-    imports: list[Any] = []
-    exports: list[Any] = []
-    middlewares: list[Any] = []
+    listeners: list[type] = []
+    commands: list[click.Command] = []
+    imports: list[Module | type[Module]] = []
+    exports: list[object] = []
+    middlewares: list[object] = []
 
     def __init__(self, **options: Any) -> None:
         label = type(self).__name__
@@ -64,9 +66,9 @@ class _ModuleScope:
         self.is_root = is_root
         self.label = "App" if is_root else module.label
         self.imports: list[_ModuleScope] = []
-        self.own: dict[Any, Declaration] = {}
-        self.imported: dict[Any, Declaration] = {}
-        self.exported: dict[Any, Declaration] = {}
+        self.own: dict[Hashable, Declaration] = {}
+        self.imported: dict[Hashable, Declaration] = {}
+        self.exported: dict[Hashable, Declaration] = {}
 
     def declare(self, spec: ProviderSpec) -> Declaration:
         existing = self.own.get(spec.token)
@@ -78,7 +80,7 @@ class _ModuleScope:
         self.own[spec.token] = declaration
         return declaration
 
-    def lookup(self, token: Any) -> Declaration | None:
+    def lookup(self, token: Hashable) -> Declaration | None:
         """The provider this module sees for ``token``: root's, own, imported, then global."""
         root = self.tree.root
         return (root.own.get(token) or self.own.get(token) or self.imported.get(token)
@@ -89,7 +91,7 @@ class ModuleTree:
     """The modules of an App, walked once: declarations with their visibility, in tree order."""
 
     def __init__(self, root: Module) -> None:
-        self.configs: dict[Any, Declaration] = {}
+        self.configs: dict[Hashable, Declaration] = {}
         self.scopes: list[_ModuleScope] = []
         self._seen: dict[int, _ModuleScope] = {}
         self.root = self._walk(root, is_root=True, path=())
@@ -110,8 +112,8 @@ class ModuleTree:
             scope.imports.append(child)
             scope.imported.update(child.exported)
         self.scopes.append(scope)
-        for entry in module.providers:
-            scope.declare(as_spec(entry))
+        for provider in module.providers:
+            scope.declare(as_spec(provider))
         for controller in module.controllers:
             scope.declare(as_spec(controller, scope="request"))
         for listener in module.listeners:
@@ -140,14 +142,14 @@ class ModuleTree:
         for scope in self.scopes:
             yield from scope.own.values()
 
-    def find(self, token: Any) -> Declaration | None:
+    def find(self, token: Hashable) -> Declaration | None:
         """``token`` as the root sees it, or else the first module that declares it."""
         found = self.root.lookup(token)
         if found is not None:
             return found
         return next((s.own[token] for s in self.scopes if token in s.own), None)
 
-    def missing_hint(self, declaration: Declaration, token: Any) -> str:
+    def missing_hint(self, declaration: Declaration, token: Hashable) -> str:
         """``declared in AppModule? exported by DbModule?`` for a token nobody lets it see."""
         holders = [s.label for s in self.scopes if token in s.own]
         exporter = " or ".join(holders) if holders else "an imported module"

@@ -14,8 +14,8 @@ import inspect
 import logging
 import os
 import weakref
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Generator, Hashable, Iterable
+from typing import Any, cast
 
 from dependency_injector import providers
 
@@ -28,7 +28,7 @@ from framework.di.scope import request_scoped
 logger = logging.getLogger("framework.di")
 
 
-MissingHint = Callable[[Declaration, Any], str]
+MissingHint = Callable[[Declaration, Hashable], str]
 
 
 class Container:
@@ -40,11 +40,12 @@ class Container:
         self._holds_request: dict[Declaration, bool] = {}
         self._building: list[Declaration] = []
         self._declared: list[Declaration] = []
-        self._singletons: list[Any] = []
-        self._async_resources: list[tuple[Declaration, Any, Any]] = []
-        self._teardowns: list[tuple[str, Any]] = []
-        self._abandoned: list[Any] = []
-        self._process_overrides: list[Any] = []
+        self._singletons: list[providers.Singleton[object]] = []
+        self._async_resources: list[tuple[Declaration, providers.Singleton[object],
+                                          providers.Callable[Callable[[], object]]]] = []
+        self._teardowns: list[tuple[str, Generator[object] | AsyncGenerator[object]]] = []
+        self._abandoned: list[Generator[object] | AsyncGenerator[object]] = []
+        self._process_overrides: list[providers.Provider[object]] = []
         _containers.add(self)
 
     # -- building ---------------------------------------------------------------------------
@@ -85,7 +86,7 @@ class Container:
                 f"{self._chain_text(request_dependency)}: singleton {name} would keep "
                 f"the request-scoped {token_name(request_dependency)} of one request; "
                 f"make {name} request-scoped or transient")
-        target = spec.target
+        target = cast("Callable[..., object]", spec.target)  # a class or factory: provide() checked
         if inspect.isgeneratorfunction(target) or _is_async(target):
             if spec.scope != "singleton":
                 raise ScopeError(f"{name}: a generator or async factory is a resource; "
@@ -135,25 +136,25 @@ class Container:
                 kwargs[dependency.name] = value
         return args, kwargs, request_dependency
 
-    def _consumers_text(self, declaration: Declaration, missing: Any) -> str:
+    def _consumers_text(self, declaration: Declaration, missing: Hashable) -> str:
         """``UserController -> UserService -> Db``: from the furthest consumer to ``missing``."""
         chain = longest_consumer_chain(declaration, [*self._declared, *self._building])
         return " -> ".join([*(token_name(d.token) for d in chain), token_name(missing)])
 
-    def _chain_text(self, missing: Any = None) -> str:
+    def _chain_text(self, missing: Hashable = None) -> str:
         names = [token_name(d.token) for d in self._building]
         if missing is not None:
             names.append(token_name(missing))
         return " -> ".join(names)
 
-    def _singleton(self, provider: Any) -> Any:
+    def _singleton(self, provider: providers.Singleton[object]) -> providers.Singleton[object]:
         self._singletons.append(provider)
         return provider
 
     # -- resources ----------------------------------------------------------------------------
 
-    def _enter_resource(self, name: str, factory: Callable[..., Any], *args: Any,
-                        **kwargs: Any) -> Any:
+    def _enter_resource(self, name: str, factory: Callable[..., Generator[object]],
+                        *args: object, **kwargs: object) -> object:
         generator = factory(*args, **kwargs)
         value = next(generator)
         self._teardowns.append((name, generator))
@@ -177,7 +178,7 @@ class Container:
         while self._teardowns:
             name, generator = self._teardowns.pop()
             try:
-                if inspect.isasyncgen(generator):
+                if isinstance(generator, AsyncGenerator):
                     await generator.__anext__()
                 else:
                     next(generator)
@@ -197,7 +198,7 @@ class Container:
 
     # -- per process ------------------------------------------------------------------------
 
-    def override_in_process(self, declaration: Declaration, value: Any) -> None:
+    def override_in_process(self, declaration: Declaration, value: object) -> None:
         """From now on, in this process only, ``declaration`` resolves to ``value``.
 
         The server tells each process what it is this way (a worker's ProcessInfo and broker,
@@ -222,16 +223,17 @@ class Container:
         self._forget_instances()
 
 
-def _deferred(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+def _deferred(target: Callable[..., object], *args: object,
+              **kwargs: object) -> Callable[[], object]:
     return lambda: target(*args, **kwargs)
 
 
-def _not_started(name: str) -> Any:
+def _not_started(name: str) -> object:
     raise ScopeError(f"{name} comes from an async factory: `await app.startup()` first "
                      "(the server does it in every process)")
 
 
-def _is_async(target: Any) -> bool:
+def _is_async(target: object) -> bool:
     return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
 
 

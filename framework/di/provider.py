@@ -3,14 +3,14 @@ declaration that places a provider in a module."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 Scope = Literal["singleton", "transient", "request"]
 SCOPES: tuple[str, ...] = ("singleton", "transient", "request")
 
-_UNSET: Any = object()
+_UNSET = object()
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,9 +21,9 @@ class ProviderSpec:
     (a function with autowired parameters; a generator function is a resource).
     """
 
-    token: Any
+    token: Hashable
     kind: Literal["class", "value", "factory"]
-    target: Any
+    target: object
     scope: Scope = "singleton"
 
 
@@ -33,11 +33,11 @@ class Declaration:
 
     spec: ProviderSpec
     owner: str
-    lookup: Callable[[Any], Declaration | None]
+    lookup: Callable[[Hashable], Declaration | None]
     exported: bool = False
 
     @property
-    def token(self) -> Any:
+    def token(self) -> Hashable:
         return self.spec.token
 
     @property
@@ -45,8 +45,9 @@ class Declaration:
         return self.spec.scope
 
 
-def provide(token: Any, *, use_class: Any = _UNSET, use_value: Any = _UNSET,
-            use_factory: Any = _UNSET, scope: Scope = "singleton") -> ProviderSpec:
+def provide(token: Hashable, *, use_class: type | object = _UNSET, use_value: object = _UNSET,
+            use_factory: Callable[..., object] | object = _UNSET,
+            scope: Scope = "singleton") -> ProviderSpec:
     """Declare how ``token`` is provided: exactly one of use_class, use_value, use_factory.
 
     With none of them, ``token`` must be a class and is built from its own constructor.
@@ -76,7 +77,7 @@ def provide(token: Any, *, use_class: Any = _UNSET, use_value: Any = _UNSET,
     return ProviderSpec(token, "class", target, scope)
 
 
-def as_spec(entry: Any, scope: Scope = "singleton") -> ProviderSpec:
+def as_spec(entry: object, scope: Scope = "singleton") -> ProviderSpec:
     """A ``providers`` list entry as a spec: a class stands for ``provide(cls)``."""
     if isinstance(entry, ProviderSpec):
         return entry
@@ -85,7 +86,7 @@ def as_spec(entry: Any, scope: Scope = "singleton") -> ProviderSpec:
     raise TypeError(f"a provider is a class or provide(...), got {entry!r}")
 
 
-def token_name(token: Any) -> str:
+def token_name(token: object) -> str:
     """How messages name a token: a class or function by its name, anything else by its repr."""
     if isinstance(token, type) or callable(token) and hasattr(token, "__name__"):
         if not getattr(token, "__args__", None):
