@@ -68,7 +68,7 @@ class ListenerError(FrameworkError, RuntimeError):
 
 
 LISTENS_ATTRIBUTE = "__fw_listens__"
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])
 
 
 class EventDispatcher:
@@ -86,7 +86,7 @@ class EventDispatcher:
         return mark
 
 
-def listened_tokens(function: Any) -> list[tuple[blinker.Signal, int]]:
+def listened_tokens(function: object) -> list[tuple[blinker.Signal, int]]:
     """The (token, order) marks ``listen`` put on ``function``."""
     return list(getattr(function, LISTENS_ATTRIBUTE, ()))
 

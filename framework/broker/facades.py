@@ -26,7 +26,7 @@ class LockTimeout(FrameworkError, TimeoutError):
     """The lock was still held by someone else when the timeout ran out."""
 
 
-def _check_ttl(ttl: Any, what: str, optional: bool = True) -> float | None:
+def _check_ttl(ttl: object, what: str, optional: bool = True) -> float | None:
     if ttl is None and optional:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
@@ -253,7 +253,7 @@ class QueueConsumer:
         await self._stop()
 
 
-def _check_count(value: Any, what: str) -> None:
+def _check_count(value: object, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{what} must be an int >= 1, got {value!r}")
 

@@ -12,7 +12,7 @@ from croniter import croniter
 from framework.broker.codec import check_name
 
 JOB_ATTRIBUTE = "__fw_job__"
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class DeclaredJob:
         return f"{self.listener.__qualname__}.{self.attribute}"
 
 
-def _positive_int(value: Any, what: str) -> int:
+def _positive_int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{what} must be an int >= 1, got {value!r}")
     return value

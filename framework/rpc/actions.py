@@ -12,7 +12,7 @@ from framework.errors import FrameworkError
 _NAME = "__fw_rpc_controller__"
 _ACTION = "__fw_rpc_action__"
 
-Action = TypeVar("Action", bound=Callable[..., Any])
+Action = TypeVar("Action", bound=Callable[..., object])
 
 
 def controller(name: str) -> Callable[[type], type]:

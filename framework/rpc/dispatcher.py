@@ -100,7 +100,7 @@ class RpcDispatcher:
         answered = [answer for answer in answers if answer is not None]
         return b"[" + b",".join(answered) + b"]" if answered else None
 
-    def _refusal(self, payload: bytes | str, message: Any) -> str | None:
+    def _refusal(self, payload: bytes | str, message: object) -> str | None:
         """Why the whole payload is refused unrun (an empty or too long batch, too deep)."""
         if isinstance(message, list):
             if not message:
@@ -112,7 +112,7 @@ class RpcDispatcher:
             return f"nested deeper than {MAX_DEPTH} levels"
         return None
 
-    async def _answer_batch(self, calls: list[Any]) -> list[bytes | None]:
+    async def _answer_batch(self, calls: list[object]) -> list[bytes | None]:
         """The answers to ``calls`` in order, from at most ``max_in_flight`` runners.
 
         Each runner lets the loop run after every call, so a long batch of calls that never
@@ -187,7 +187,7 @@ class RpcDispatcher:
             raise RpcError.standard(INTERNAL_ERROR) from None
 
 
-def _check_request(call: Any) -> tuple[Any, str | None]:
+def _check_request(call: object) -> tuple[object, str | None]:
     """(id or _NO_ID, problem or None) of one request object, as the spec defines it."""
     if not isinstance(call, dict):
         return None, "a request must be a JSON object"
@@ -203,14 +203,14 @@ def _check_request(call: Any) -> tuple[Any, str | None]:
     return call_id, None
 
 
-def _valid_id(call_id: Any) -> bool:
+def _valid_id(call_id: object) -> bool:
     return call_id is None or type(call_id) in (str, int, float)
 
 
-def _or_null(call_id: Any) -> Any:
+def _or_null(call_id: object) -> object:
     return None if call_id is _NO_ID else call_id
 
 
-def encode_error(call_id: Any, error: RpcError) -> bytes:
+def encode_error(call_id: object, error: RpcError) -> bytes:
     """The JSON-RPC error reply to the call ``call_id`` (None: a payload with no call to name)."""
     return orjson.dumps({"jsonrpc": "2.0", "error": error.to_json(), "id": call_id})

@@ -30,7 +30,7 @@ class RpcError(FrameworkError):
     RpcClient raises it when the server answers with an error.
     """
 
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
+    def __init__(self, code: int, message: str, data: object = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
@@ -43,6 +43,6 @@ class RpcError(FrameworkError):
         return error
 
     @classmethod
-    def standard(cls, code: int, data: Any = None) -> RpcError:
+    def standard(cls, code: int, data: object = None) -> RpcError:
         """One of the spec's errors with its spec message."""
         return cls(code, MESSAGES[code], data)
