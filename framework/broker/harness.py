@@ -95,7 +95,6 @@ def run_in_process(adapter: BrokerAdapter, scenario: Scenario) -> Any:
 # -- the child's side ------------------------------------------------------------------------
 
 def _child_main(conn: Connection, index: int, scenario: Scenario) -> None:
-    asyncio.events._set_running_loop(None)  # forked from a process that may run a loop
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     code = 1
     try:

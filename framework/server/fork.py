@@ -76,7 +76,7 @@ def exit_child(code: int) -> NoReturn:
 
 
 def _forget_master_loop(close_in_child: list[int]) -> None:
-    asyncio._set_running_loop(None)
+    # asyncio itself forgets the running loop in a child (its marker holds the pid)
     asyncio.set_event_loop(None)
     wakeup_fd = signal.set_wakeup_fd(-1)
     for signum in MASTER_SIGNALS:
