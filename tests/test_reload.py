@@ -55,6 +55,11 @@ MAIN_GUARD = '''
 if __name__ == "__main__":
     app.run()
 '''
+# App.run from code no file holds, the app imported (reload_app) or built right there
+RUN_IMPORTED = "import sys, reload_app; reload_app.app.run(['server:start', *sys.argv[1:]])"
+RUN_INLINE = APP.replace("from greeting import GREETING, LISTENERS", "GREETING, LISTENERS = "
+                         "'hello from v1', []").format(version="v1") + (
+    "import sys\napp.run(['server:start', *sys.argv[1:]])\n")
 BROKEN = 'VERSION = "v3"\ndef broken(:\n'  # a SyntaxError on line 2
 BOOTSTRAP = '''
 import asyncio
@@ -163,7 +168,8 @@ def test_a_reload_serves_the_new_code_with_no_failed_request_and_a_broken_file_c
     assert server.process.returncode == 0
 
 
-@pytest.mark.parametrize("started", ["FW_APP", "app.py", "python app.py", "python -m pkg"])
+@pytest.mark.parametrize("started", ["FW_APP", "app.py", "python app.py", "python -m pkg",
+                                     "python -c import"])
 def test_each_way_of_finding_the_app_is_found_again_by_a_reload(
         tmp_path: Path, started: str) -> None:
     fw = [sys.executable, "-m", "framework.cli", "server:start"]
@@ -172,6 +178,8 @@ def test_each_way_of_finding_the_app_is_found_again_by_a_reload(
         "app.py": ("app.py", {}, fw),
         "python app.py": ("app.py", {}, [sys.executable, "app.py", "server:start"]),
         "python -m pkg": ("pkg/__main__.py", {}, [sys.executable, "-m", "pkg", "server:start"]),
+        # no main file: a reload imports the module that holds the App, by its name
+        "python -c import": ("reload_app.py", {}, [sys.executable, "-c", RUN_IMPORTED]),
     }[started]
     script = started.startswith("python")
     (tmp_path / "pkg").mkdir()
@@ -208,4 +216,23 @@ def test_a_new_worker_that_does_not_boot_stops_the_reload_and_is_not_tried_again
         wait_for(lambda: live_workers(server) == first, 15, message="the new workers gone")
         every_worker_serves(server, "v1", first)
         assert server.output().count(") booting") == 5  # 2 first workers, 1 per reload
+    assert server.process.returncode == 0
+
+
+def test_an_app_built_in_python_c_code_serves_and_a_reload_says_it_cannot_reload_code(
+        tmp_path: Path) -> None:
+    with ServerProcess("", cwd=tmp_path, command=[sys.executable, "-c", RUN_INLINE]) as server:
+        first = first_workers(server)
+        every_worker_serves(server, "v1", first)
+
+        reload = run_fw("server:reload", "--port", str(server.port), cwd=tmp_path)
+        assert reload.returncode == 1, reload
+        [line] = reload.stderr.splitlines()
+        assert line.startswith("Error: cannot reload code: no module holds the app"), line
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: server.output().count("cannot reload code") == 2, 10,
+                 message="SIGHUP's refusal in the log")
+        assert "Traceback" not in server.output()
+        assert live_workers(server) == first
+        every_worker_serves(server, "v1", first)
     assert server.process.returncode == 0

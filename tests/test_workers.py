@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
+from datetime import datetime
 from pathlib import Path
 
 from tests.support import pid_alive, port_accepts, wait_for
@@ -124,7 +126,24 @@ def test_requests_wait_in_the_backlog_while_the_only_worker_restarts(tmp_path: P
         assert status == 200 and body["pid"] != victim and body["worker_id"] == 1
 
 
-def test_a_worker_failing_its_bootstrap_stops_the_master(tmp_path: Path) -> None:
+def backoffs(output: str, worker_id: int) -> list[tuple[float, float]]:
+    """Each death of worker ``worker_id`` logged with a backoff: the delay the log announced,
+    and the seconds until the slot's next worker was booting, by the log's timestamps."""
+    line = re.compile(rf"^(\S+ \S+) \w+ framework\.server: worker {worker_id} \(pid \d+\) "
+                      r"(?:booting|exited .* replaced in ([\d.]+) s \(backoff\))$", re.M)
+    found: list[tuple[float, float]] = []
+    died: tuple[float, float] | None = None
+    for match in line.finditer(output):
+        at = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        if match[2] is not None:
+            died = (float(match[2]), at)
+        elif died is not None:
+            found.append((died[0], at - died[1]))
+            died = None
+    return found
+
+
+def test_a_worker_failing_its_bootstrap_backs_off_then_stops_the_master(tmp_path: Path) -> None:
     with WorkerServer(tmp_path, 2, env={"FW_TEST_FAIL_BOOT": "1"}) as server:
         code = server.wait_exit(30)
         output = server.output()
@@ -132,6 +151,10 @@ def test_a_worker_failing_its_bootstrap_stops_the_master(tmp_path: Path) -> None
     assert code != 0
     assert "RuntimeError: database unreachable" in output
     assert "failed to boot 5 times in a row" in output
+    assert "exited (3) while booting (failure 1 of 5 in a row)" in output
+    waits = backoffs(output, 1)
+    assert [delay for delay, _ in waits] == [0.1, 0.2, 0.4, 0.8]
+    assert all(waited >= delay - 0.005 for delay, waited in waits), waits
     assert len(forked) >= 5
     assert no_children_left(sorted(forked))
 

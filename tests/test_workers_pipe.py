@@ -36,6 +36,7 @@ class Heard:
     def __init__(self) -> None:
         self.ready: list[int] = []
         self.heard_from: list[int] = []
+        self.answered: list[int] = []
         self.retiring: list[str] = []
         self.boot_errors: list[str] = []
         self.closed = False
@@ -45,6 +46,9 @@ class Heard:
 
     def worker_heard_from(self, pid: int) -> None:
         self.heard_from.append(pid)
+
+    def worker_answered(self, pid: int) -> None:
+        self.answered.append(pid)
 
     def worker_retiring(self, pid: int, reason: str) -> None:
         self.retiring.append(reason)
@@ -93,6 +97,7 @@ async def test_the_master_survives_whatever_a_worker_sends(
         worker_end.send_bytes(frame({"k": "b", "id": 2, "op": "kinc", "key": "n", "by": 2}))
         worker_end.send_bytes(frame({"k": "ctl", "op": "retire", "reason": "max_requests"}))
         worker_end.send_bytes(frame({"k": "ctl", "op": "heartbeat"}))
+        worker_end.send_bytes(frame({"k": "ctl", "op": "answered"}))
         worker_end.send_bytes(frame({"k": "ctl", "op": "boot_failed", "error": "OSError: x"}))
         worker_end.send_bytes(frame({"k": "ctl", "op": "ready"}))
 
@@ -106,6 +111,7 @@ async def test_the_master_survives_whatever_a_worker_sends(
     assert replies[1] == {"k": "b", "re": 2, "r": 2}
     assert heard.retiring == ["max_requests"]
     assert (heard.heard_from, heard.boot_errors, heard.ready) == ([4242], ["OSError: x"], [4242])
+    assert heard.answered == [4242]
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert sum("worker 3 (pid 4242)" in message for message in warnings) >= 6
 
@@ -146,8 +152,24 @@ def worker(state: str = SERVING, started_ago: float = 0.0) -> WorkerProcess:
 def test_a_worker_killed_after_serving_a_while_is_replaced_at_once() -> None:
     slot = Slot(1)
     now = time.monotonic()
-    slot.record_exit(worker(SERVING, started_ago=STABLE_AFTER + 1), now)
+    case = slot.record_exit(worker(SERVING, started_ago=STABLE_AFTER + 1), now)
     assert slot.spawn_after == now and not slot.failing and slot.restarts == 1
+    assert case == "after running 4.0 s: replaced at once"
+
+
+def test_a_worker_that_answered_is_replaced_at_once_however_soon_and_often_it_dies() -> None:
+    slot = Slot(1)
+    now = time.monotonic()
+    slot.record_exit(worker(SERVING), now)       # it answered nothing: a backoff
+    assert slot.spawn_after > now
+    for _ in range(10):
+        answered = worker(SERVING)
+        answered.answered = True
+        assert slot.record_exit(answered, now) == "after answering requests: replaced at once"
+        assert slot.spawn_after == now
+    booting = worker("booting")
+    booting.answered = True                      # answered before it said it serves
+    assert slot.record_exit(booting, now).endswith("replaced in 0.10 s (backoff)")
 
 
 def test_early_deaths_back_off_exponentially_and_repeated_boot_failures_give_up() -> None:

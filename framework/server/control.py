@@ -1,9 +1,10 @@
 """Control messages between the master and a worker on the worker's pipe (``"k": "ctl"``).
 
-Worker to master: ``ready`` (serving), ``heartbeat``, ``stats`` (a reply), ``retire`` (asks
-to be replaced: max_requests or max_memory_mb reached), ``boot_failed`` (the exception
-that stopped its bootstrap), ``metrics`` (its snapshot: a reply with the request's id, or
-reported on its own) and ``scrape`` (asks for the whole server's /metrics text). Master to
+Worker to master: ``ready`` (serving), ``heartbeat``, ``answered`` (once, as its first
+answer to a request goes out), ``stats`` (a reply), ``retire`` (asks to be replaced:
+max_requests or max_memory_mb reached), ``boot_failed`` (the exception that stopped its
+bootstrap), ``metrics`` (its snapshot: a reply with the request's id, or reported on its
+own) and ``scrape`` (asks for the whole server's /metrics text). Master to
 worker: ``stop`` (graceful, with a timeout), ``stats`` and ``metrics`` (requests) and
 ``scraped`` (the text, or an error). Broker frames (``"k": "b"``) share the pipe and are
 routed elsewhere.

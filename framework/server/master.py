@@ -279,6 +279,14 @@ class Arbiter:
         if worker is not None:
             worker.last_seen = time.monotonic()
 
+    def worker_answered(self, pid: int) -> None:
+        """It answered its first request: should it die now, it is replaced at once. The
+        worker says so before the answer goes out, so a client that saw the answer (and
+        kills the worker) finds the master told already."""
+        worker = self.workers.get(pid)
+        if worker is not None:
+            worker.answered = True
+
     def worker_retiring(self, pid: int, reason: str) -> None:
         worker = self.workers.get(pid)
         if worker is not None and worker.retire_reason is None:
@@ -408,36 +416,49 @@ class Arbiter:
                 self.worker_exited(worker, status)
 
     def worker_exited(self, worker: WorkerProcess, status: int) -> None:
+        """Log how ``worker`` ended and when its slot gets the next one (at once, or after a
+        backoff: see slots.py); a slot that keeps failing to boot stops the master."""
         del self.workers[worker.pid]
         exit_code = os.waitstatus_to_exitcode(status)
         signum = -exit_code if exit_code < 0 else None
         code = exit_code if exit_code >= 0 else None
         how = f"was killed by {signal.Signals(signum).name}" if signum else f"exited ({code})"
-        (logger.info if worker.state == STOPPING else logger.error)("%s %s", worker, how)
         rolling = self.rolling
         if rolling is not None and worker.generation == rolling.generation \
                 and worker.state == BOOTING:
             self.stop_reload(f"it {how} before serving", worker)
         slot = self.slots.get(worker.worker_id)
-        if slot is not None and worker in (slot.current, slot.successor):
-            # the successor of a reload that stopped: not a restart, no backoff
-            abandoned = worker is slot.successor and worker.generation > self.generation
-            if worker is slot.current:
-                slot.current, slot.successor = slot.successor, None
-            else:
-                slot.successor = None
-            if not abandoned:
-                slot.record_exit(worker, time.monotonic())
-                if self.metrics is not None and not self.stopping:
-                    self.metrics.worker_restarted()
+        restart = self._vacate(slot, worker) if slot is not None else None
         giving_up = slot is not None and slot.failing and not self.stopping
         will_restart = slot is not None and not self.stopping and not giving_up
+        if worker.state == STOPPING:
+            logger.info("%s %s", worker, how)
+        else:
+            logger.error("%s %s%s", worker, how,
+                         f" {restart}" if restart is not None and will_restart else "")
         self.notices.notify(events.on_worker_exit, events.WorkerEvent(
             worker.worker_id, worker.pid, code, signum, will_restart))
         if giving_up and slot is not None:
             error = worker.boot_error or f"the worker {how}"
             raise HaltServer(f"worker {slot.worker_id} failed to boot {slot.boot_failures} "
                              f"times in a row: {error}", WORKER_BOOT_ERROR)
+
+    def _vacate(self, slot: Slot, worker: WorkerProcess) -> str | None:
+        """Take the dead ``worker`` out of ``slot``; when that is a restart, its case and
+        timing (for the log), else None."""
+        if worker not in (slot.current, slot.successor):
+            return None
+        # the successor of a reload that stopped: not a restart, no backoff
+        abandoned = worker is slot.successor and worker.generation > self.generation
+        if worker is slot.current:
+            slot.current, slot.successor = slot.successor, None
+        else:
+            slot.successor = None
+        if abandoned:
+            return None
+        if self.metrics is not None and not self.stopping:
+            self.metrics.worker_restarted()
+        return slot.record_exit(worker, time.monotonic())
 
     # Operators, over the control socket (see control_socket.py).
 
@@ -470,11 +491,16 @@ class Arbiter:
         worker imports the app afresh (see reloader.py) and serves, then its old one drains.
 
         The first new worker that cannot boot, or ``timeout``, stops the reload: the workers
-        not replaced yet keep serving, and no new worker is tried again. One at a time.
+        not replaced yet keep serving, and no new worker is tried again. One at a time. An
+        app that no module holds (built in ``python -c`` code) is not reloaded: it says why.
         """
         async with self._reload_lock:
             if self.stopping:
                 return ReloadResult(False, "the server is stopping", self.generation)
+            refusal = self.source.cannot_reload() if self.source is not None else None
+            if refusal is not None:
+                logger.error("master %d: %s", self.pid, refusal)
+                return ReloadResult(False, refusal, self.generation)
             rolling = self.rolling = Rolling(next(self._generations), self.generation,
                                              asyncio.get_running_loop().create_future())
             self.generation = rolling.generation

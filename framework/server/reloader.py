@@ -2,7 +2,8 @@
 
 A reload's new worker, just forked, forgets every module whose file lies in the app's
 project directory, then imports the app again the way the command line found it (``--app
-module:attr``, ``FW_APP``, ``app.py``, or the script run as ``python app.py``). fw itself,
+module:attr``, ``FW_APP``, ``app.py``, the script run as ``python app.py``, or the module
+holding the App that was given to ``App.run``). fw itself,
 installed packages and the standard library stay as the master imported them, and so do the
 master's broker state and listening socket. A pending reload (``Rolling``) tells the arbiter
 when its generation serves everywhere, or which error stopped it.
@@ -45,7 +46,7 @@ _FW_DIRECTORY = os.path.dirname(os.path.abspath(framework.__file__ or ""))
 
 
 class ReloadError(FrameworkError):
-    """The app cannot be imported again (it is no module-level name, or no longer an App)."""
+    """The app cannot be imported again (its module has no App under that name any more)."""
 
 
 class ReloadableApp(ServedApp, Protocol):
@@ -70,8 +71,9 @@ class AppSource:
     """Where the app was found, so that a new worker can import it again from disk.
 
     ``module`` is importable by name, or empty for a script run as ``python app.py``
-    (``script``, imported as ``__mp_main__``); ``attribute`` holds the App ("" when the
-    script keeps it in no module-level name); ``root`` is the project directory.
+    (``script``, imported as ``__mp_main__``); ``attribute`` holds the App ("" when no
+    module holds it as a module-level name: then a reload has nothing to import); ``root``
+    is the project directory.
     """
 
     module: str
@@ -88,16 +90,34 @@ class AppSource:
 
     @classmethod
     def of_main(cls, app: object) -> AppSource:
-        """The app of ``python app.py`` (or ``python -m package``): the ``__main__`` module
-        that holds it, imported again by its module name or its file."""
+        """The app given to ``App.run``: the ``__main__`` module's when it holds it (``python
+        app.py``, ``python -m package``), else the first imported module holding it (``python
+        -c "import app; app.app.run()"``, a notebook, a process manager importing the app)."""
         main = sys.modules["__main__"]
-        attribute = next((name for name, value in vars(main).items()
-                          if value is app and not name.startswith("__")), "")
-        spec = main.__spec__
-        if spec is not None and spec.name != "__main__":  # python -m package
+        attribute = _name_of(app, main)
+        spec = getattr(main, "__spec__", None)
+        if attribute and spec is not None and spec.name != "__main__":  # python -m package
             return cls.found_at(spec.name, attribute)
-        script = os.path.abspath(main.__file__ or "")
-        return cls("", attribute, os.path.dirname(script), script)
+        file: str | None = getattr(main, "__file__", None)  # none for python -c, a notebook
+        script = os.path.abspath(file) if file else ""
+        if attribute and script:
+            return cls("", attribute, os.path.dirname(script), script)
+        for name, module in list(sys.modules.items()):
+            holder = _name_of(app, module) if module is not main else ""  # __mp_main__ too
+            if holder:
+                return cls.found_at(name, holder)
+        return cls("", "", os.path.dirname(script) if script else os.getcwd(), script)
+
+    def cannot_reload(self) -> str | None:
+        """Why a reload cannot import the app again (one line), or None when it can."""
+        if self.attribute:
+            return None
+        if self.script:
+            return (f"cannot reload code: the app of {self.script} is no module-level name: "
+                    "assign it to one (app = App(...)) for a reload to import it again")
+        return ("cannot reload code: no module holds the app (it was built in python -c "
+                "code, or a notebook), so a reload has nothing to import again; restart the "
+                "server to change its code")
 
     def describe(self) -> str:
         return f"{self.script or self.module}:{self.attribute}"
@@ -105,9 +125,6 @@ class AppSource:
     def load(self, app_class: type[Any]) -> ReloadableApp:
         """The app, an ``app_class``, imported again from disk, its config read from the
         environment; errors are the import's own (SyntaxError, ImportError, ...)."""
-        if not self.attribute:
-            raise ReloadError(f"the app of {self.script} is no module-level name: assign it "
-                              "to one (app = App(...)) for a reload to import it again")
         self.forget_app_modules()
         with _from_source():
             module = self._import_script() if self.script \
@@ -164,6 +181,13 @@ def _from_source() -> Iterator[None]:
         yield
     finally:
         sys.pycache_prefix, sys.dont_write_bytecode = prefix, dont_write
+
+
+def _name_of(app: object, module: ModuleType) -> str:
+    """The module-level name under which ``module`` holds ``app``, or ""."""
+    names = getattr(module, "__dict__", None) or {}
+    return next((name for name, value in list(names.items())
+                 if value is app and not name.startswith("__")), "")
 
 
 def _project_of(top: ModuleType) -> str:

@@ -53,11 +53,15 @@ class HttpServer:
     """
 
     def __init__(self, app: ServedApp, config: FrameworkConfig,
-                 scrape: Callable[[], Awaitable[bytes]] | None = None) -> None:
+                 scrape: Callable[[], Awaitable[bytes]] | None = None,
+                 first_answer: Callable[[], None] | None = None) -> None:
         """``scrape`` gathers the whole server's /metrics (a worker asks its master); without
-        it, this process's own figures are the server's (workers=0)."""
+        it, this process's own figures are the server's (workers=0). ``first_answer`` is
+        called once, as the first request (not a health probe) is answered: before its
+        response is written, unless its handler wrote it itself (a stream, a WebSocket)."""
         self.app = app
         self.config = config
+        self._first_answer = first_answer
         self.in_flight = 0
         self.draining = False  # once set, every response closes its connection
         self._server: web.Server | None = None
@@ -146,6 +150,8 @@ class HttpServer:
                                                self.config.max_body_size)
         finally:
             self.in_flight -= 1
+        if self._first_answer is not None:
+            self._answering(handler)
         if metrics is not None:
             metrics.observe(request.method, handler, response.status,
                             time.perf_counter() - started)
@@ -154,6 +160,13 @@ class HttpServer:
         if self.draining:  # Connection: close, so the client's next request finds a live worker
             response.force_close()
         return response
+
+    def _answering(self, handler: http.Handler) -> None:
+        """The first answer to a request (health probes aside) is about to go out: say so."""
+        first_answer = self._first_answer
+        if first_answer is not None and getattr(handler, "__self__", None) is not self.probes:
+            self._first_answer = None
+            first_answer()
 
     async def _answer_expect(self, request: web.Request) -> web.StreamResponse | None:
         """``Expect: 100-continue``: a 413 at once when the announced body is over

@@ -3,6 +3,13 @@
 A slot is a worker_id that should have a serving worker. It remembers how its recent
 workers ended, which is what restart backoff and the give-up rule are made of. A worker
 holds its pipe; the pipe knows the worker only by pid (imports go this way only).
+
+The restart rule: a worker that served (it reached serving, then answered at least one
+request or lived until STABLE_AFTER seconds after its fork) is replaced at once, however
+often its slot lost one: its death is no crash loop. A worker that died while booting, or
+within STABLE_AFTER seconds of its fork without answering any request, is replaced after a
+backoff: BACKOFF_FIRST seconds, doubling with each such death in a row, up to BACKOFF_MAX.
+Health probes are not requests here.
 """
 
 from __future__ import annotations
@@ -14,9 +21,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from framework.server.worker_pipe import WorkerPipe
 
-# A worker that dies before serving, or within STABLE_AFTER seconds of starting, is an
-# early exit: its slot's next worker waits BACKOFF_FIRST seconds, doubling up to
-# BACKOFF_MAX. A worker killed while serving for longer is replaced at once.
 STABLE_AFTER = 3.0
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 10.0
@@ -47,12 +51,18 @@ class WorkerProcess:
     retire_reason: str | None = None      # why it asked to be replaced, if it did
     stop_deadline: float | None = None    # when a stopping worker is killed
     boot_error: str | None = None         # the exception that stopped its bootstrap
+    answered: bool = False                # it answered a request (health probes aside)
 
     def __str__(self) -> str:
         return worker_name(self.worker_id, self.pid)
 
     def uptime(self, now: float) -> float:
         return now - self.started
+
+    def served(self, now: float) -> bool:
+        """True once it proved it works: past booting, it answered a request or lived
+        STABLE_AFTER seconds; its death then calls for no backoff."""
+        return self.state != BOOTING and (self.answered or self.uptime(now) >= STABLE_AFTER)
 
 
 @dataclass(eq=False)
@@ -67,21 +77,29 @@ class Slot:
     boot_failures: int = 0
     spawn_after: float = 0.0
 
-    def record_exit(self, worker: WorkerProcess, now: float) -> None:
-        """Count the death of one of the slot's workers; sets when the next one may start."""
+    def record_exit(self, worker: WorkerProcess, now: float) -> str:
+        """Count the death of one of the slot's workers and set when the next one may start;
+        returns which case it was, as the log says it."""
         self.restarts += 1
+        if worker.served(now):
+            self.early_exits = self.boot_failures = 0
+            self.spawn_after = now
+            return ("after answering requests" if worker.answered
+                    else f"after running {worker.uptime(now):.1f} s") + ": replaced at once"
         booting = worker.state == BOOTING
         self.boot_failures = self.boot_failures + 1 if booting else 0
-        if booting or worker.uptime(now) < STABLE_AFTER:
-            self.back_off(now)
-        else:
-            self.early_exits = 0
-            self.spawn_after = now
+        delay = self.back_off(now)
+        case = (f"while booting (failure {self.boot_failures} of {MAX_BOOT_FAILURES} in a row)"
+                if booting else f"{worker.uptime(now):.1f} s after starting, before answering "
+                "any request")
+        return f"{case}: replaced in {delay:.2f} s (backoff)"
 
-    def back_off(self, now: float) -> None:
-        """Delay the slot's next worker, twice as long as the last time."""
+    def back_off(self, now: float) -> float:
+        """Delay the slot's next worker, twice as long as the last time; returns the delay."""
         self.early_exits += 1
-        self.spawn_after = now + min(BACKOFF_FIRST * 2 ** (self.early_exits - 1), BACKOFF_MAX)
+        delay: float = min(BACKOFF_FIRST * 2.0 ** (self.early_exits - 1), BACKOFF_MAX)
+        self.spawn_after = now + delay
+        return delay
 
     def record_serving(self) -> None:
         self.boot_failures = 0

@@ -154,7 +154,7 @@ class Worker:
             self.metrics = self.app.get(Metrics)
         await self.app.startup()
         await self._dispatch(events.on_server_bootstrap, events.on_server_worker_bootstrap)
-        self.server = HttpServer(self.app, self.config, self.scrape_server)
+        self.server = HttpServer(self.app, self.config, self.scrape_server, self.first_answer)
         await self.server.start(self.sock if self.sock is not None else self._bind_own())
         await self._dispatch(events.on_server_bootstrap_done,
                              events.on_server_worker_bootstrap_done)
@@ -242,6 +242,12 @@ class Worker:
         if self.broker is not None:
             await self.broker.close()
         self.orphaned()
+
+    def first_answer(self) -> None:
+        """Its first answer is going out: the master learns it first (the frame is in the pipe
+        before the answer is on its socket), so a death from now on is no crash loop."""
+        if self.channel is not None and not self.channel.is_closing:
+            self.channel.write(control("answered"))
 
     async def _tell_master(self, message: dict[str, Any]) -> None:
         assert self.channel is not None

@@ -1,9 +1,9 @@
 """The master's end of one worker's pipe: control frames, broker frames, stats requests.
 
-Control frames go to the arbiter (ready, heartbeat, retire, boot_failed), named by the
-worker's pid, or answer a stats or metrics request; metrics snapshots go to the master's
-sums, and a worker's scrape is answered with the whole server's /metrics text; broker
-frames go to the master's broker host.
+Control frames go to the arbiter (ready, heartbeat, answered, retire, boot_failed), named
+by the worker's pid, or answer a stats or metrics request; metrics snapshots go to the
+master's sums, and a worker's scrape is answered with the whole server's /metrics text;
+broker frames go to the master's broker host.
 Whatever a worker sends, the master keeps running: bad frames are logged with the worker's
 name and dropped. The pipe knows its worker only by pid and name, so this module needs
 nothing of the arbiter's bookkeeping (slots.py), which holds each worker's pipe.
@@ -30,6 +30,7 @@ class PipeListener(Protocol):
 
     def worker_ready(self, pid: int) -> None: ...
     def worker_heard_from(self, pid: int) -> None: ...
+    def worker_answered(self, pid: int) -> None: ...
     def worker_retiring(self, pid: int, reason: str) -> None: ...
     def worker_boot_failed(self, pid: int, error: str) -> None: ...
     def worker_closed_pipe(self, pid: int) -> None: ...
@@ -143,6 +144,9 @@ class WorkerPipe:
 
     def on_heartbeat(self, message: dict[str, Any]) -> None:
         self._listener.worker_heard_from(self.pid)
+
+    def on_answered(self, message: dict[str, Any]) -> None:
+        self._listener.worker_answered(self.pid)
 
     def on_retire(self, message: dict[str, Any]) -> None:
         self._listener.worker_retiring(self.pid, str(message["reason"]))
