@@ -14,6 +14,7 @@ import enum
 import functools
 import inspect
 import json
+import math
 import re
 import types
 import typing
@@ -29,13 +30,54 @@ _NONE = type(None)
 _MISSING = inspect.Parameter.empty
 _SEQUENCES = (list, tuple, set, frozenset)
 _PLAIN = frozenset({str, int, float, bool})
-#: value types written as text (ISO 8601 for dates and times), in JSON and in query strings
+#: the text of a value, as JSON Schema (and so the published documents) write it: ASCII
+#: digits, no spaces, no ``_``, no NaN or infinity, an exponent of at most 9 digits (a
+#: Decimal's limit is 18); a UUID in its 8-4-4-4-12 form; dates and times in RFC 3339's
+#: layout, where fw also takes a time without seconds or UTC offset
+INT_TEXT = r"[+-]?[0-9]+"
+NUMBER_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,9})?"
+UUID_TEXT = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+DATE_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+TIME_TEXT = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([zZ]|[+-][0-9]{2}:[0-9]{2})?"
+DATETIME_TEXT = f"{DATE_TEXT}[Tt ]{TIME_TEXT}"
+
+
+def _shaped(pattern: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``convert(text)`` for a text that ``pattern`` matches whole; ValueError for any other."""
+    matches = re.compile(pattern).fullmatch
+
+    def parse(text: str) -> Any:
+        if matches(text) is None:
+            raise ValueError(text)
+        return convert(text)
+    return parse
+
+
+def _finite_float(text: str) -> float:
+    """``float(text)``, refusing what overflows to infinity (``1e999``): JSON has no such number."""
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(text)
+    return value
+
+
+def _datetime(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.upper())  # RFC 3339 allows "t" and "z"
+
+
+def _time(text: str) -> datetime.time:
+    return datetime.time.fromisoformat(text.upper())
+
+
+_parse_int = _shaped(INT_TEXT, int)
+_parse_float = _shaped(NUMBER_TEXT, _finite_float)
+#: value types written as text, in JSON and in query strings
 _TEXT_TYPES: dict[type, Callable[[str], Any]] = {
-    datetime.datetime: datetime.datetime.fromisoformat,
-    datetime.date: datetime.date.fromisoformat,
-    datetime.time: datetime.time.fromisoformat,
-    uuid.UUID: uuid.UUID,
-    decimal.Decimal: decimal.Decimal,
+    datetime.datetime: _shaped(DATETIME_TEXT, _datetime),
+    datetime.date: _shaped(DATE_TEXT, datetime.date.fromisoformat),
+    datetime.time: _shaped(TIME_TEXT, _time),
+    uuid.UUID: _shaped(UUID_TEXT, uuid.UUID),
+    decimal.Decimal: _shaped(NUMBER_TEXT, decimal.Decimal),
 }
 _TEXT_TYPE_NAMES = {datetime.datetime: "datetime (ISO 8601)", datetime.date: "date (ISO 8601)",
                     datetime.time: "time (ISO 8601)", uuid.UUID: "UUID", decimal.Decimal: "decimal"}
@@ -229,9 +271,17 @@ def _as_is(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> An
 
 
 def _literal_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
-    if value not in typing.get_args(tp):
-        errors.append((field, f"expected {expected(tp)}, got {value!r}"))
+    for choice in typing.get_args(tp):
+        if _same_json(choice, value):
+            return choice
+    errors.append((field, f"expected {expected(tp)}, got {value!r}"))
     return value
+
+
+def _same_json(choice: Any, value: Any) -> bool:
+    """Whether ``value`` is ``choice`` as JSON Schema's ``enum`` compares: ``1.0`` is ``1``,
+    ``true`` is no number."""
+    return bool(choice == value) and isinstance(choice, bool) is isinstance(value, bool)
 
 
 def _dict_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, str]]) -> Any:
@@ -282,7 +332,12 @@ def _sequence_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str,
     items = [item if type(item) is item_type and item_type in _PLAIN
              else from_json(item_type, item, _join(field, index), errors)
              for index, item in enumerate(value)]
-    return items if container is list else container(items)
+    if container is list:
+        return items
+    result = container(items)
+    if container in (set, frozenset) and len(result) != len(items):  # uniqueItems
+        errors.append((field, f"expected unique items ({type_name(tp)}), got {value!r}"))
+    return result
 
 
 def _fixed_tuple_from_json(tp: Any, item_types: tuple[Any, ...], value: list[Any], field: str,
@@ -341,12 +396,17 @@ def _scalar_from_json(tp: Any, value: Any, field: str, errors: list[tuple[str, s
         return float(value)
     if tp is int and type(value) is int or tp is _NONE and value is None:
         return value
+    if tp is int and type(value) is float and value.is_integer():
+        return int(value)  # JSON Schema's integer: a number whose fractional part is zero
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
-            return tp(value)
+            member = tp(value)
         except ValueError:
+            member = None
+        if member is None or not _same_json(member.value, value):
             errors.append((field, f"expected {expected(tp)}, got {value!r}"))
             return None
+        return member
     parse_text = _TEXT_TYPES.get(tp)
     if parse_text is not None and (type(value) is str or tp is decimal.Decimal
                                    and type(value) in (int, float)):
@@ -374,33 +434,59 @@ _NONE_TEXTS = frozenset({"", "none", "null"})
 _TEXT_ERRORS = (ValueError, KeyError, TypeError, ArithmeticError)  # Decimal: InvalidOperation
 
 
-def string_parser(tp: Any, *, build_others: bool = False) -> Callable[[str], Any] | None:
-    """How text becomes ``tp``; None when ``tp`` is no value type (HTTP binds it otherwise).
+def value_parser(tp: Any) -> Callable[[str], Any] | None:
+    """How the text of one value becomes ``tp``, as the published schemas write it (HTTP
+    path, query, header and cookie values); None when ``tp`` is no value type.
 
-    str, int, float, bool (true/false, 1/0, yes/no, on/off, any case), Decimal, UUID,
-    datetime, date and time (ISO 8601), enums (a member's
-    value or name), Literal, ``X | None`` (empty, "none" or "null" is None), unions, and
-    lists (comma-separated or a JSON array). With ``build_others``, any other class is
-    called with the text (config fields typed ``Path`` or ``Decimal``).
+    str as sent; int, float and Decimal as JSON numbers; bool true/false (also 1/0, yes/no,
+    on/off, any case); UUID, datetime, date and time as ``UUID_TEXT`` and the date patterns
+    say; an enum or a Literal by its value, as JSON spells it; a union by its first member
+    that reads the text. No text is None: an optional value is one left out.
     """
     if tp is _MISSING or tp is str or tp is Any:
         return str
-    if tp is bool:
-        return _parse_bool
-    if tp is int or tp is float:
-        return tp
-    if tp in _TEXT_TYPES:
-        return _TEXT_TYPES[tp]
+    parse = _VALUE_PARSERS.get(tp)
+    if parse is not None:
+        return parse
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return {_text_of(member.value): member for member in tp}.__getitem__
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return {_text_of(value): value for value in typing.get_args(tp)}.__getitem__
+    if origin in (Union, types.UnionType):
+        members = [value_parser(member) for member in typing.get_args(tp)]
+        readable = [parse for parse in members if parse is not None]
+        return _first_that_reads(readable) if len(readable) == len(members) else None
+    return None
+
+
+def _text_of(value: Any) -> str:
+    """A choice as text: a string as it is, anything else as JSON writes it (``true``, ``1``)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def string_parser(tp: Any, *, build_others: bool = False) -> Callable[[str], Any] | None:
+    """How text a person writes (an environment variable, a command-line flag) becomes
+    ``tp``; None when ``tp`` is no value type.
+
+    The rules of ``value_parser``, around any surrounding spaces, and a person's shortcuts:
+    an enum also by its name in any case, ``X | None`` empty, "none" or "null" for None, a
+    list comma-separated or a JSON array. With ``build_others``, any other class is called
+    with the text (config fields typed ``Path``).
+    """
+    if tp is _MISSING or tp is str or tp is Any:
+        return str
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _enum_parser(tp)
     origin = typing.get_origin(tp)
-    if origin is Literal:
-        return {str(value): value for value in typing.get_args(tp)}.__getitem__
     if origin in (Union, types.UnionType):
         return _union_parser(typing.get_args(tp), build_others)
     if origin in _SEQUENCES:
         item = string_parser((typing.get_args(tp) or (str,))[0], build_others=build_others)
         return None if item is None else _sequence_parser(origin, item)
+    parse = value_parser(tp)
+    if parse is not None:
+        return _stripped(parse)
     if build_others and isinstance(tp, type):
         return tp
     return None
@@ -423,7 +509,7 @@ def _expected_text(tp: Any) -> str:
 
 
 def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
+    lowered = text.lower()
     if lowered in _TRUE:
         return True
     if lowered in _FALSE:
@@ -431,8 +517,31 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(text)
 
 
+_VALUE_PARSERS: dict[Any, Callable[[str], Any]] = {
+    bool: _parse_bool, int: _parse_int, float: _parse_float, **_TEXT_TYPES}
+
+
+def _stripped(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse_stripped(text: str) -> Any:
+        return parse(text.strip())
+    return parse_stripped
+
+
+def _first_that_reads(parsers: Sequence[Callable[[str], Any]]) -> Callable[[str], Any]:
+    """The value of the first of ``parsers`` that reads the text (a union's members in order)."""
+    def parse(text: str) -> Any:
+        for parse_member in parsers:
+            try:
+                return parse_member(text)
+            except _TEXT_ERRORS:
+                continue
+        raise ValueError(text)
+    return parse
+
+
 def _enum_parser(enum_class: type[enum.Enum]) -> Callable[[str], enum.Enum]:
-    by_text = {str(member.value): member for member in enum_class}
+    """A member by its value, or by its name in any case."""
+    by_text = {_text_of(member.value): member for member in enum_class}
     for member in enum_class:
         by_text.setdefault(member.name, member)
     by_lowered_name = {member.name.lower(): member for member in enum_class}
@@ -453,17 +562,12 @@ def _union_parser(members: tuple[Any, ...],
             if parse_member is None:
                 return None
             parsers.append(parse_member)
-    optional = _NONE in members
+    parse_value = _first_that_reads(parsers)
+    if _NONE not in members:
+        return parse_value
 
     def parse(text: str) -> Any:
-        if optional and text.strip().lower() in _NONE_TEXTS:
-            return None
-        for parse_member in parsers:
-            try:
-                return parse_member(text)
-            except _TEXT_ERRORS:
-                continue
-        raise ValueError(text)
+        return None if text.strip().lower() in _NONE_TEXTS else parse_value(text)
     return parse
 
 
@@ -485,11 +589,34 @@ def _split_list(raw: str) -> list[str]:
 
 def dump_json(value: Any) -> bytes:
     """``value`` as JSON, the way fw answers HTTP and RPC: orjson, with Decimals written as
-    exact strings (what the converter reads back); TypeError for anything else JSON lacks."""
-    return orjson.dumps(value, default=_decimal_as_text)
+    exact strings (what the converter reads back) and sets as arrays; TypeError for anything
+    else JSON lacks. What orjson cannot write, an int over 64 bits or a time with a UTC
+    offset, is written by the standard library instead, so no value the converter accepts
+    makes its answer fail."""
+    try:
+        return orjson.dumps(value, default=_as_json)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=_as_plain_json, ensure_ascii=False,
+                          separators=(",", ":")).encode()
 
 
-def _decimal_as_text(value: Any) -> Any:
+def _as_json(value: Any) -> Any:
+    """What orjson writes for the value types it leaves to ``default``."""
     if isinstance(value, decimal.Decimal):
         return str(value)
+    if isinstance(value, (set, frozenset)):
+        return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _as_plain_json(value: Any) -> Any:
+    """What orjson writes for the types the standard library's json does not know."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {spec.name: getattr(value, spec.name) for spec in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat()
+    return _as_json(value)

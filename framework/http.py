@@ -31,7 +31,7 @@ logger = logging.getLogger("framework.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-RouteFunction = TypeVar("RouteFunction", bound=Callable[..., Any])
+RouteFunction = TypeVar("RouteFunction", bound=Callable[..., object])
 
 
 # -- declaring routes ------------------------------------------------------------------------

@@ -102,12 +102,22 @@ def _operation(plan: RoutePlan, returns: Any, schemas: Schemas) -> dict[str, Any
     return operation
 
 
+#: how a list parameter's items travel: repeated query keys; a header's comma-separated items
+_LIST_STYLES = {"query": {"style": "form", "explode": True},
+                "header": {"style": "simple", "explode": False}}
+
+
 def _parameter(param: Param, schemas: Schemas) -> dict[str, Any]:
-    schema = with_constraints(schemas.of(param.type), param.constraints)
+    """A text parameter as OpenAPI writes it: the schema of what its text is read as
+    (``X`` of ``X | None``: a parameter left out takes its default)."""
+    schema = with_constraints(schemas.of(param.text_type), param.constraints)
     if not param.required and (default := _json_default(param.default)) is not None:
         schema["default"] = default
-    return {"name": param.key, "in": param.where,
-            "required": param.where == "path" or param.required, "schema": schema}
+    described = {"name": param.key, "in": param.where,
+                 "required": param.where == "path" or param.required, "schema": schema}
+    if param.item_type is not None:
+        described.update(_LIST_STYLES[param.where])
+    return described
 
 
 def _json_default(value: Any) -> Any:

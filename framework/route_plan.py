@@ -12,9 +12,10 @@ import functools
 import inspect
 import operator
 import re
+import types
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from aiohttp import web
 
@@ -23,14 +24,15 @@ from framework.convert import (
     check_fields,
     fields_of,
     parse_string,
-    string_parser,
     type_hints,
     type_name,
+    value_parser,
 )
 from framework.errors import DeclarationError
 
 Where = Literal["path", "query", "header", "cookie", "body", "request", "injected"]
 REQUIRED = inspect.Parameter.empty
+NONE = type(None)
 ROUTES = "__fw_routes__"
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 _WHERE_WORDS = frozenset({"path", "query", "header", "cookie", "body"})
@@ -77,6 +79,9 @@ class Param:
     #: a list's item type and its constraints: each repeated key is one item
     item_type: Any = None
     item_constraints: tuple[Field, ...] = ()
+    #: what a text is read as: ``X`` of ``X | None``, since no text is None (the parameter
+    #: left out takes its default); the published schema is this type's
+    text_type: Any = None
 
     @property
     def required(self) -> bool:
@@ -151,13 +156,13 @@ class RoutePlan:
             assert parse is not None
             try:
                 if param.item_type is None:
-                    value = parse_string(parse, param.type, source[param.key])
+                    value = parse_string(parse, param.text_type, _one_text(param, source))
                     if param.constraints:
                         value = _checked(value, param.constraints)
                 else:
                     value = _checked([_checked(parse_string(parse, param.item_type, text),
                                                param.item_constraints)
-                                      for text in source.getall(param.key)], param.constraints)
+                                      for text in _items(param, source)], param.constraints)
             except ValueError as error:
                 errors.append((param.where, param.key, str(error)))
                 continue
@@ -165,6 +170,27 @@ class RoutePlan:
         for name in self.requests:
             kwargs[name] = request
         return kwargs
+
+
+def _one_text(param: Param, source: Any) -> str:
+    """The text of a one-value parameter; ValueError when a query repeats its key (an array,
+    which its schema does not take)."""
+    if param.where != "query":
+        return str(source[param.key])
+    texts: list[str] = source.getall(param.key)
+    if len(texts) > 1:
+        raise ValueError(f"expected one value, got {len(texts)}: {texts!r}")
+    return texts[0]
+
+
+def _items(param: Param, source: Any) -> list[str]:
+    """The texts of a list parameter's items: one per repeated query key; for a header, each
+    comma-separated element of every line (HTTP's list syntax; empty elements do not count)."""
+    texts: list[str] = source.getall(param.key)
+    if param.where != "header":
+        return texts
+    return [item for text in texts for item in (part.strip() for part in text.split(","))
+            if item]
 
 
 def _checked(value: Any, constraints: tuple[Field, ...]) -> Any:
@@ -230,29 +256,45 @@ def _plan_param(qualname: str, param: inspect.Parameter, tp: Any,
             word.lower(), f"Annotated[{type_name(value_type)}, http.{word.title()}()]")
         raise DeclarationError(f"{qualname}({name}: {type_name(tp)}): {word!r} in Annotated "
                                f"binds nothing; did you mean {hint}?")
-    if _text_parser(value_type)[0] is not None:
-        return _text_param(qualname, name, "query", name, value_type, default, constraints)
-    return Param(name, "injected", value_type, default)
+    queried = _read_text(name, "query", name, value_type, default, constraints)
+    return queried if queried is not None else Param(name, "injected", value_type, default)
 
 
-def _text_parser(tp: Any) -> tuple[Callable[[str], Any] | None, Any, list[Field]]:
-    """(parser, list item type or None, the item's constraints) of a text-borne ``tp``."""
-    if typing.get_origin(tp) is list:
-        item_type, item_constraints = fields_of(typing.get_args(tp)[0])
-        return string_parser(item_type), item_type, item_constraints
-    return string_parser(tp), None, []
+def _read_text(name: str, where: Where, key: str, tp: Any, default: Any,
+               constraints: list[Field]) -> Param | None:
+    """The plan of a parameter read from text, or None when ``tp`` cannot be: a value type, or
+    a list of one in a query or header, optional or not, with any constraints."""
+    text_type, inner = fields_of(_without_none(tp))
+    item_type: Any = None
+    item_constraints: list[Field] = []
+    if typing.get_origin(text_type) is list:
+        if where not in ("query", "header"):
+            return None
+        item_type, item_constraints = fields_of(typing.get_args(text_type)[0])
+    parse = value_parser(text_type if item_type is None else item_type)
+    if parse is None:
+        return None
+    return Param(name, where, tp, default, (*constraints, *inner), key, parse, item_type,
+                 tuple(item_constraints), text_type)
+
+
+def _without_none(tp: Any) -> Any:
+    """``X`` of ``X | None`` (and ``X | Y`` of ``X | Y | None``); any other type as it is."""
+    if typing.get_origin(tp) not in (Union, types.UnionType):
+        return tp
+    options = tuple(arg for arg in typing.get_args(tp) if arg is not NONE)
+    return options[0] if len(options) == 1 else Union[options]  # noqa: UP007
 
 
 def _text_param(qualname: str, name: str, where: Where, key: str, tp: Any, default: Any,
                 constraints: list[Field]) -> Param:
-    parse, item_type, item_constraints = _text_parser(tp)
-    if parse is None or item_type is not None and where in ("path", "cookie"):
+    param = _read_text(name, where, key, tp, default, constraints)
+    if param is None:
         raise DeclarationError(
             f"{qualname}({name}: {type_name(tp)}): {where} parameter {name!r} is annotated "
             f"{type_name(tp)}: use str, int, float, bool, Decimal, UUID, datetime, date, time, "
-            "an Enum, a Literal, or a list of these (query and header)")
-    return Param(name, where, tp, default, tuple(constraints), key, parse, item_type,
-                 tuple(item_constraints))
+            "an Enum, a Literal, X | None of these, or a list of these (query and header)")
+    return param
 
 
 def check_bindable(plans: list[RoutePlan], provides: Callable[[Any], bool]) -> None:

@@ -16,14 +16,14 @@ import typing
 import uuid
 from typing import Annotated, Any, Literal, Union
 
-from framework.convert import Field, fields_of, type_hints
+from framework.convert import NUMBER_TEXT, Field, fields_of, type_hints
 
 Schema = dict[str, Any]
 #: where named schemas live in both documents
 REF_PREFIX = "#/components/schemas/"
 _NONE = type(None)
 #: a Decimal is read from a number or a string and written as its string
-_DECIMAL_TEXT = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+_DECIMAL_TEXT = f"^{NUMBER_TEXT}$"
 _SCALARS: dict[Any, Schema] = {
     str: {"type": "string"},
     int: {"type": "integer"},
@@ -128,20 +128,23 @@ def _object_fields(tp: type) -> list[tuple[str, Any, bool]]:
     return fields
 
 
+#: what min_length and max_length count, by JSON type (a string's characters otherwise)
+_LENGTH_KEYWORDS = {"array": ("minItems", "maxItems"), "object": ("minProperties", "maxProperties")}
+
+
 def with_constraints(schema: Schema, fields: typing.Sequence[Field]) -> Schema:
-    """``schema`` narrowed by ``http.Field`` constraints: bounds, lengths (items of an array)
-    and a pattern that must match the whole string."""
+    """``schema`` narrowed by ``http.Field`` constraints: bounds, lengths (items of an array,
+    keys of an object) and a pattern that must match the whole string."""
     narrowed = dict(schema)
-    is_array = schema.get("type") == "array"
+    counts = _LENGTH_KEYWORDS.get(str(schema.get("type")), ("minLength", "maxLength"))
     for field in fields:
         for keyword, bound in (("minimum", field.ge), ("exclusiveMinimum", field.gt),
                                ("maximum", field.le), ("exclusiveMaximum", field.lt)):
             if bound is not None:
                 narrowed[keyword] = bound
-        if field.min_length is not None:
-            narrowed["minItems" if is_array else "minLength"] = field.min_length
-        if field.max_length is not None:
-            narrowed["maxItems" if is_array else "maxLength"] = field.max_length
+        for keyword, length in zip(counts, (field.min_length, field.max_length), strict=True):
+            if length is not None:
+                narrowed[keyword] = length
         if field.pattern is not None:
             narrowed["pattern"] = f"^(?:{field.pattern})$"
     return narrowed

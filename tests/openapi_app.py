@@ -1,5 +1,7 @@
 """A typed notes API served by tests/test_openapi.py: its document must show these types and
-constraints, and schemathesis must find no answer that breaks it."""
+constraints, and schemathesis must find no answer that breaks it, and no value the document
+calls valid refused nor one it calls invalid accepted. ``Values`` echoes every value type fw
+reads, in a query, a header and a body, so conversion and schema are compared on each."""
 from __future__ import annotations
 
 import dataclasses
@@ -47,10 +49,61 @@ class Note:
     tags: list[str]
 
 
+@dataclasses.dataclass
+class Window:
+    start: datetime.datetime
+    end: datetime.date | None = None
+
+
+@dataclasses.dataclass
+class Reading:
+    """A body of every value type, with constraints."""
+
+    priority: Annotated[int, http.Field(ge=0, le=100)]
+    count: int
+    ratio: Annotated[float, http.Field(gt=0, lt=1)]
+    flag: bool
+    price: decimal.Decimal
+    id: uuid.UUID
+    at: datetime.datetime
+    day: datetime.date
+    starts: datetime.time
+    colour: Colour
+    kind: Literal["a", "b"]
+    code: Annotated[str, http.Field(pattern=r"[A-Z]{3}-[0-9]+")]
+    window: Window
+    meta: Meta
+    note: Annotated[str, http.Field(min_length=1, max_length=10)] | None = None
+    tags: Annotated[list[Annotated[str, http.Field(max_length=3)]],
+                    http.Field(max_length=2)] = dataclasses.field(default_factory=list)
+    labels: set[str] = dataclasses.field(default_factory=set)
+    scores: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Query:
+    flag: bool
+    count: int
+    ratio: float
+    price: decimal.Decimal | None
+    id: uuid.UUID | None
+    at: datetime.datetime | None
+    since: datetime.date | None
+    starts: datetime.time | None
+    colour: Colour | None
+    kind: Literal["a", "b"]
+    code: str | None
+    tags: list[str] | None
+    counts: list[int]
+    labels: list[str]
+
+
 class Notes:
     @http.get("/notes")
     async def list_notes(self, limit: Annotated[int, http.Field(ge=1, le=100)] = 10,
-                         order: Literal["asc", "desc"] = "asc") -> list[Note]:
+                         order: Literal["asc", "desc"] = "asc",
+                         since: datetime.date | None = None,
+                         tags: list[str] | None = None) -> list[Note]:
         return []
 
     @http.post("/notes", status=201)
@@ -71,9 +124,32 @@ class Notes:
         return day.isoformat()
 
 
+class Values:
+    @http.get("/values")
+    async def query(self, flag: bool = False,
+                    count: Annotated[int, http.Field(ge=1, le=100)] = 10,
+                    ratio: Annotated[float, http.Field(ge=0)] = 0.5,
+                    price: decimal.Decimal | None = None, id: uuid.UUID | None = None,
+                    at: datetime.datetime | None = None, since: datetime.date | None = None,
+                    starts: datetime.time | None = None, colour: Colour | None = None,
+                    kind: Literal["a", "b"] = "a",
+                    code: Annotated[str, http.Field(pattern=r"[a-z]+", max_length=5)] | None = None,
+                    tags: list[str] | None = None,
+                    counts: Annotated[list[Annotated[int, http.Field(ge=0)]],
+                                      http.Field(max_length=3)] = [],  # noqa: B006 (never mutated)
+                    labels: Annotated[list[str], http.Header("X-Labels")] = []  # noqa: B006
+                    ) -> Query:
+        return Query(flag, count, ratio, price, id, at, since, starts, colour, kind, code, tags,
+                     counts, labels)
+
+    @http.post("/readings", status=201)
+    async def reading(self, reading: http.Body[Reading]) -> Reading:
+        return reading
+
+
 class NotesModule(Module):
     name = "notes"
-    controllers = [Notes]
+    controllers = [Notes, Values]
 
 
 app = App(imports=[FrameworkModule(), NotesModule()], name="notes")

@@ -108,13 +108,19 @@ async def test_enum_optional_and_float_query_parameters(shop) -> None:
         {"in": "query", "field": "color", "error": "expected one of ['red', 'blue'], got 'green'"}]
 
 
-async def test_query_strings_are_read_by_the_rules_of_config_values(shop) -> None:
-    """An enum by value or name, empty for None: the text rules environment variables follow."""
-    response = await shop.get("/paint?color=BLUE&coats=&ratio=2")
+async def test_query_values_are_read_as_the_published_document_writes_them(shop) -> None:
+    """An enum by its value, a number as JSON writes it, None by leaving the value out: an
+    empty value, "null", a name or a padded number is a bad value like any other."""
+    response = await shop.get("/paint?color=blue&ratio=2")
     assert await response.json() == {"color": "blue", "coats": None, "ratio": 2.0}
-    response = await shop.get("/paint?color=red&coats=many")
+    response = await shop.get("/paint?color=BLUE&coats=&ratio=%202")
     assert (await response.json())["errors"] == [
-        {"in": "query", "field": "coats", "error": "expected int | None, got 'many'"}]
+        {"in": "query", "field": "color", "error": "expected one of ['red', 'blue'], got 'BLUE'"},
+        {"in": "query", "field": "coats", "error": "expected int, got ''"},
+        {"in": "query", "field": "ratio", "error": "expected float, got ' 2'"}]
+    response = await shop.get("/paint?color=red&coats=null")
+    assert (await response.json())["errors"] == [
+        {"in": "query", "field": "coats", "error": "expected int, got 'null'"}]
 
 
 async def test_body_with_lists_unions_enums_literals_and_injection(shop) -> None:

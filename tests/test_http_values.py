@@ -85,6 +85,17 @@ class ValuesController:
                         tag: Annotated[list[str], http.Header("X-Tag")] = []) -> dict:  # noqa: B006
         return {"id": id, "day": day, "tags": tag}
 
+    @http.get("/optional")
+    async def optional(self, tags: list[str] | None = None,
+                       sizes: Annotated[list[Annotated[int, http.Field(ge=1)]],
+                                        http.Field(max_length=2)] | None = None,
+                       since: date | None = None,
+                       code: Annotated[str, http.Field(pattern=r"[a-z]+")] | None = None,
+                       levels: Annotated[list[Level] | None, http.Header("X-Levels")] = None
+                       ) -> dict:
+        return {"tags": tags, "sizes": sizes, "since": since, "code": code,
+                "levels": levels and [level.value for level in levels]}
+
     @http.post("/accept", status=202)
     async def accept(self, event: http.Body[Event | None] = None) -> None:
         return None
@@ -132,9 +143,44 @@ async def test_every_value_type_named_in_query_errors(client) -> None:
         "query:starts": "expected time (ISO 8601), got 'noon'",
         "query:level": "expected one of ['low', 'high'], got 'mid'",
         "query:kind": "expected one of ['a', 'b'], got 'c'",
-        "query:maybe": "expected one of ['low', 'high'] or None, got 'mid'",
+        "query:maybe": "expected one of ['low', 'high'], got 'mid'",  # None: left out
         "query:counts": "expected int, got 'two'",
     }
+
+
+async def test_an_optional_list_takes_every_repeated_key_constraints_and_all(client) -> None:
+    response = await client.get("/optional?tags=a&tags=b&sizes=1&sizes=2&code=ok",
+                                headers=[("X-Levels", "low, high"), ("X-Levels", "low")])
+    assert await response.json() == {"tags": ["a", "b"], "sizes": [1, 2], "since": None,
+                                     "code": "ok", "levels": ["low", "high", "low"]}
+    response = await client.get("/optional")
+    assert await response.json() == {"tags": None, "sizes": None, "since": None, "code": None,
+                                     "levels": None}
+    response = await client.get("/optional?sizes=1&sizes=0")
+    assert errors_of(await response.json()) == {"query:sizes": "must be >= 1 (ge), got 0"}
+    response = await client.get("/optional?sizes=1&sizes=2&sizes=3")
+    assert errors_of(await response.json()) == {
+        "query:sizes": "must be at most 2 long (max_length), got [1, 2, 3]"}
+
+
+async def test_an_empty_value_is_a_bad_value_not_none(client) -> None:
+    """An optional parameter is None when it is left out; ``?since=`` is a date that is not."""
+    response = await client.get("/optional?since=&code=&sizes=")
+    assert response.status == 400
+    assert errors_of(await response.json()) == {
+        "query:since": "expected date (ISO 8601), got ''",
+        "query:code": "must match '[a-z]+' (pattern), got ''",
+        "query:sizes": "expected int, got ''"}
+    response = await client.get("/optional?since=2026-01-02&tags=")
+    assert await response.json() == {"tags": [""], "sizes": None, "since": "2026-01-02",
+                                     "code": None, "levels": None}
+
+
+async def test_a_repeated_key_is_no_value_of_a_one_value_parameter(client) -> None:
+    """``?limit=5&limit=6`` is an array, which an int parameter's schema does not take."""
+    response = await client.get("/page?limit=5&limit=6")
+    assert errors_of(await response.json()) == {
+        "query:limit": "expected one value, got 2: ['5', '6']"}
 
 
 def an_event(**changes: object) -> dict:
@@ -157,6 +203,19 @@ async def test_every_value_type_in_a_body_echoed_with_the_route_status(client) -
         "meta": {"source": "t", "tags": ["q"]}, "rating": 5, "labels": ["x"]}
     response = await client.post("/events", json=an_event(price="0.10"))
     assert (response.status, (await response.json())["price"]) == (201, "0.10")
+
+
+async def test_an_int_in_a_body_takes_a_number_whose_fraction_is_zero(client) -> None:
+    """As JSON Schema's ``integer`` and FastAPI read it: ``5.0`` is 5, ``4.5`` or ``true`` none."""
+    response = await client.post("/events", json=an_event(rating=5.0, counts=[1.0, 2]))
+    assert response.status == 201
+    answer = await response.json()
+    assert (answer["rating"], answer["counts"]) == (5, [1, 2])
+    response = await client.post("/events", json=an_event(rating=4.5, counts=[True]))
+    assert errors_of(await response.json()) == {"body:rating": "expected int, got number",
+                                                "body:counts[0]": "expected int, got boolean"}
+    response = await client.post("/events", json=an_event(rating=9.0))
+    assert errors_of(await response.json()) == {"body:rating": "must be <= 5 (le), got 9"}
 
 
 async def test_every_value_type_named_in_body_errors(client) -> None:
@@ -245,6 +304,9 @@ async def test_path_values_and_repeated_headers(client) -> None:
     response = await client.get(f"/events/{EVENT_ID}/2026-02-03",
                                 headers=[("X-Tag", "a"), ("X-Tag", "b")])
     assert await response.json() == {"id": EVENT_ID, "day": "2026-02-03", "tags": ["a", "b"]}
+    response = await client.get(f"/events/{EVENT_ID}/2026-02-03",
+                                headers=[("X-Tag", "a,b"), ("X-Tag", " c , ")])  # HTTP's lists
+    assert (await response.json())["tags"] == ["a", "b", "c"]
     response = await client.get("/events/nope/2026-02-30")
     assert errors_of(await response.json()) == {
         "path:id": "expected UUID, got 'nope'",

@@ -43,10 +43,10 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def get(server: ServerProcess, path: str) -> int:
+def get(server: ServerProcess, path: str, method: str = "GET") -> int:
     connection = HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        connection.request("GET", path)
+        connection.request(method, path)
         response = connection.getresponse()
         response.read()
         return response.status
@@ -65,7 +65,9 @@ def test_json_logs_are_one_object_per_line_with_access_fields(project: Path) -> 
         server.wait_serving()
         assert [get(server, path) for path in ("/hello/ada", "/hello/bob", "/boom", "/warn",
                                                "/nowhere")] == [200, 200, 500, 200, 404]
-        wait_for(lambda: '"path":"/nowhere"' in server.output(), message="the last access line")
+        assert get(server, "/hello/eve", "POST") == 405
+        wait_for(lambda: '"path":"/nowhere"' in server.output()
+                 and '"path":"/hello/eve"' in server.output(), message="the last access lines")
         assert server.stop() == 0
     lines = json_lines(server.output())
     assert all({"ts", "level", "logger", "message", "pid", "worker_id"} <= line.keys()
@@ -78,6 +80,7 @@ def test_json_logs_are_one_object_per_line_with_access_fields(project: Path) -> 
     assert hello["worker_id"] in (1, 2) and hello["pid"] != server.pid
     assert (access["/boom"]["status"], access["/nowhere"]["status"]) == (500, 404)
     assert access["/nowhere"]["route"] is None           # no route served it: no template
+    assert access["/hello/eve"]["route"] == "/hello/{name}"  # a 405: the path's template
     failure = next(line for line in lines if line["message"] == "GET /boom failed")
     assert failure["level"] == "error"
     assert failure["exc"].endswith("RuntimeError: the database is down\nsecond line")

@@ -201,6 +201,30 @@ def test_the_one_process_answers_from_its_own_figures(project: Path) -> None:
         assert value(samples, "fw_http_requests_in_flight", worker="master") == 1  # this scrape
 
 
+def test_a_405_is_counted_under_the_template_of_the_path_it_refused(project: Path) -> None:
+    """The path matched a route, only not for this method: its template, not <unmatched>."""
+    with ServerProcess("app:app", "--workers", "0", cwd=project) as server:
+        server.wait_serving()
+        for method, path in (("POST", "/hello/a"), ("DELETE", "/hello/b"), ("POST", "/metrics"),
+                             ("GET", "/nowhere")):
+            request = urllib.request.Request(f"{server.url}{path}", method=method)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == (404 if path == "/nowhere" else 405)
+
+        samples = scrape(server)
+    for method in ("POST", "DELETE"):
+        assert value(samples, "fw_http_requests_total", method=method, route="/hello/{name}",
+                     status="405") == 1
+    assert value(samples, "fw_http_requests_total", method="POST", route="/metrics",
+                 status="405") == 1
+    assert value(samples, "fw_http_request_duration_seconds_count", method="POST",
+                 route="/hello/{name}") == 1
+    unmatched = {(s.labels["method"], s.labels["status"])
+                 for s in samples["fw_http_requests_total"] if s.labels["route"] == "<unmatched>"}
+    assert unmatched == {("GET", "404")}
+
+
 def test_an_empty_metrics_path_turns_metrics_off(project: Path) -> None:
     for app, answers in (("app:app", 200), ("app:app_without_metrics", 404)):
         with ServerProcess(app, "--workers", "1", cwd=project) as server:

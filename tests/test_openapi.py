@@ -70,6 +70,10 @@ def test_the_document_shows_parameters_with_their_types_and_constraints(
     day = document["paths"]["/day/{day}"]["get"]
     assert day["parameters"][0]["schema"] == {"type": "string", "format": "date"}
     assert day["responses"]["200"]["content"] == {"text/plain": {"schema": {"type": "string"}}}
+    values = {p["name"]: p for p in document["paths"]["/values"]["get"]["parameters"]}
+    assert values["tags"]["style"] == "form" and values["tags"]["explode"] is True
+    assert values["tags"]["schema"] == {"type": "array", "items": {"type": "string"}}
+    assert values["X-Labels"]["style"] == "simple" and values["X-Labels"]["explode"] is False
 
 
 def test_bodies_and_answers_are_components_with_their_constraints(
@@ -154,16 +158,19 @@ def test_openapi_path_moves_the_document_and_empty_turns_it_and_docs_off(tmp_pat
         assert get(f"{process.url}/notes")[0] == 200
 
 
-def test_schemathesis_finds_no_server_error_and_no_answer_breaking_the_document(
+def test_schemathesis_finds_the_served_api_is_the_documented_one(
         server: ServerProcess, tmp_path: Path) -> None:
+    """Valid and invalid input (``--mode all``) for every operation, every value type among
+    them: no server error, no answer the document does not describe, every value it calls
+    valid accepted and every one it calls invalid refused. Seeded: the same cases each run."""
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert cli is not None, "schemathesis (the test extra) is not installed"
-    checks = ("not_a_server_error,response_schema_conformance,status_code_conformance,"
-              "content_type_conformance")
+    checks = ("not_a_server_error,response_schema_conformance,negative_data_rejection,"
+              "positive_data_acceptance,status_code_conformance,content_type_conformance")
     run = subprocess.run(
         [cli, "run", f"{server.url}/openapi.json", "--checks", checks, "--mode", "all",
-         "--phases", "coverage,fuzzing", "--max-examples", "20", "--seed", "1",
+         "--phases", "coverage,fuzzing", "--max-examples", "100", "--seed", "1",
          "--request-timeout", "10", "--no-color"],
         cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "5 selected / 5 total" in run.stdout and "No issues found" in run.stdout
+    assert "7 selected / 7 total" in run.stdout and "No issues found" in run.stdout

@@ -3,8 +3,10 @@ SIGHUP or ``fw server:reload``, under load on fresh and keep-alive connections.
 
 A new worker imports the app's modules afresh (the app file and the project's other
 modules); one that cannot boot stops the reload and the old workers keep serving. Each way
-the command line finds the app (``--app``, ``FW_APP``, ``app.py``, ``python app.py``) is
-found again by the new workers.
+the command line finds the app (``--app``, ``FW_APP``, ``app.py``, ``python app.py``,
+``python -m``, ``App.run`` from ``python -c`` code importing it) is found again by the new
+workers; an app built in ``python -c`` code itself serves, and a reload says it cannot
+reload code.
 """
 
 from __future__ import annotations

@@ -2,16 +2,17 @@
 
 A request's path is looked up among the static paths first, then matched against the dynamic
 patterns in the order they were added (aiohttp's ``{name}`` and ``{name:regex}`` syntax). A
-path that matches no route for the request's method gets the no-route handler, which raises
-405 (with the methods the path allows) or 404. Each match is an aiohttp UrlMappingMatchInfo,
-so ``request.match_info`` and ``request.app`` work as on an aiohttp Application; a static
-route's is built once and shared.
+path served for other methods only gets that path's 405 handler (it raises 405 with the
+methods the path allows; one handler per path, so metrics and the access log name the path's
+template); a path no route matches gets the no-route handler, which raises 404. Each match
+is an aiohttp UrlMappingMatchInfo, so ``request.match_info`` and ``request.app`` work as on
+an aiohttp Application; a static route's is built once and shared.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from re import Pattern
+from re import Match, Pattern
 
 from aiohttp import hdrs, web
 
@@ -21,6 +22,7 @@ from framework.http import Handler
 
 _ANY = hdrs.METH_ANY
 _Wrap = Callable[[Handler], Handler]
+_Routes = dict[str, tuple[Handler, web.ResourceRoute]]
 # the resource of every request no route serves: route_template tells it from a route
 _NO_ROUTE = web.DynamicResource("/{path:.*}")
 
@@ -39,7 +41,9 @@ class Router:
         self._web_app = web_app
         self._wrap = wrap
         self._static: dict[str, dict[str, tuple[Handler, web.UrlMappingMatchInfo]]] = {}
-        self._dynamic: list[tuple[Pattern[str], dict[str, tuple[Handler, web.ResourceRoute]]]] = []
+        self._static_refusals: dict[str, tuple[Handler, web.UrlMappingMatchInfo]] = {}
+        # each pattern: its routes by method, and its 405 handler
+        self._dynamic: list[tuple[Pattern[str], _Routes, tuple[Handler, web.ResourceRoute]]] = []
         self._no_route = wrap(self._answer_no_route)
         self._no_route_info = self._match_info({}, web.ResourceRoute(_ANY, self._no_route,
                                                                      _NO_ROUTE))
@@ -51,15 +55,18 @@ class Router:
         if "{" in path or "}" in path:
             dynamic = web.DynamicResource(path)
             pattern = dynamic.get_info()["pattern"]
-            routes = next((r for p, r in self._dynamic if p.pattern == pattern.pattern), None)
+            routes = next((r for p, r, _ in self._dynamic if p.pattern == pattern.pattern), None)
             if routes is None:
                 routes = {}
-                self._dynamic.append((pattern, routes))
+                self._dynamic.append((pattern, routes, self._refusal(dynamic)))
             self._check_new(routes, method, path)
             wrapped = self._wrap(handler) if wrap else handler
             routes[method] = (wrapped, web.ResourceRoute(method, wrapped, dynamic))
             return
         plain = web.PlainResource(path)
+        if plain.canonical not in self._static_refusals:
+            refuse, refused = self._refusal(plain)
+            self._static_refusals[plain.canonical] = refuse, self._match_info({}, refused)
         static = self._static.setdefault(plain.canonical, {})
         self._check_new(static, method, path)
         wrapped = self._wrap(handler) if wrap else handler
@@ -78,43 +85,57 @@ class Router:
         info.freeze()
         return info
 
+    def _refusal(self, resource: web.AbstractResource) -> tuple[Handler, web.ResourceRoute]:
+        """The 405 handler of one path or pattern: a handler of its own, so the request is
+        counted and logged under that path's template."""
+        async def refuse_method(request: web.Request) -> web.StreamResponse:
+            return await self._answer_no_route(request)
+        handler = self._wrap(refuse_method)
+        return handler, web.ResourceRoute(_ANY, handler, resource)
+
     def resolve(self, request: web.Request) -> Handler:
-        """The handler for ``request``; sets its match_info (the no-route handler if none)."""
+        """The handler for ``request``; sets its match_info (the path's 405 handler when only
+        other methods are served there, the no-route handler when nothing is)."""
         path = request.rel_url.path_safe
         method = request.method
+        refusal = None
         static = self._static.get(path)
         if static is not None:
             served = static.get(method) or static.get(_ANY)
             if served is not None:
                 set_match_info(request, served[1])
                 return served[0]
-        for pattern, routes in self._dynamic:
+            refusal = self._static_refusals[path]
+        for pattern, routes, refuse in self._dynamic:
             match = pattern.fullmatch(path)
             if match is not None:
                 found = routes.get(method) or routes.get(_ANY)
                 if found is not None:
-                    params = {name: _unquote(value) for name, value in match.groupdict().items()}
-                    set_match_info(request, self._match_info(params, found[1]))
+                    set_match_info(request, self._match_info(_params(match), found[1]))
                     return found[0]
-        set_match_info(request, self._no_route_info)
-        return self._no_route
+                if refusal is None:
+                    refusal = refuse[0], self._match_info(_params(match), refuse[1])
+        handler, info = refusal or (self._no_route, self._no_route_info)
+        set_match_info(request, info)
+        return handler
 
     def allowed_methods(self, path: str) -> set[str]:
         """Every method some route serves at ``path`` (its percent-encoded form)."""
         allowed = set(self._static.get(path, ()))
-        for pattern, routes in self._dynamic:
+        for pattern, routes, _ in self._dynamic:
             if pattern.fullmatch(path) is not None:
                 allowed |= routes.keys()
         return allowed
 
     def templates(self) -> dict[Handler, str]:
-        """Each route's handler and its path template (``/users/{id}``), as metrics name it."""
+        """Each route's handler, and each path's 405 handler, with its path template
+        (``/users/{id}``), as metrics name it."""
         found: dict[Handler, str] = {}
-        for methods in self._static.values():
+        for methods in (*self._static.values(), self._static_refusals):
             for handler, info in methods.values():
                 found[handler] = _template(info.route)
-        for _, routes in self._dynamic:
-            for handler, route in routes.values():
+        for _, routes, refusal in self._dynamic:
+            for handler, route in (*routes.values(), refusal):
                 found[handler] = _template(route)
         return found
 
@@ -125,6 +146,11 @@ class Router:
         raise web.HTTPNotFound(text=f"no route for {request.method} {request.path}")
 
 
+def _params(match: Match[str]) -> dict[str, str]:
+    """A dynamic route's path parameters, as aiohttp gives them."""
+    return {name: _unquote(value) for name, value in match.groupdict().items()}
+
+
 def _template(route: web.AbstractRoute) -> str:
     resource = route.resource  # a resource with no routes of aiohttp's own is falsy
     return resource.canonical if resource is not None else ""
@@ -132,7 +158,8 @@ def _template(route: web.AbstractRoute) -> str:
 
 def route_template(request: web.BaseRequest) -> str | None:
     """The template of the route that served ``request`` (``/hello/{name}``, never the raw
-    path); None when no route did (404, 405, or a request too malformed to route)."""
+    path), or of the path a 405 refused a method at; None when no route did (404, or a
+    request too malformed to route)."""
     if not isinstance(request, web.Request):
         return None
     try:
