@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from framework.broker import BrokerQueue
     from framework.debug import Table
     from framework.server.control_client import ServerBroker
+    from framework.server.identity import ServerIdentity
+    from framework.server.reloader import AppSource
 
 _APP_ERRORS = (ConfigError, DeclarationError, DependencyError, ListenerError)
 
@@ -162,7 +164,8 @@ async def _attach_server_broker(app: App) -> ServerBroker | None:
         config = app.get(FrameworkConfig)
     except DependencyError:
         return None  # no FrameworkModule: no broker either
-    return await attach_server_broker(app, app.name, config)
+    return await attach_server_broker(app, _source_of(click.get_current_context(silent=True),
+                                                      app).identity(app.name), config)
 
 
 class FwGroup(click.Group):
@@ -274,12 +277,9 @@ def server_start(ctx: click.Context, app_spec: str | None, host: str | None, por
         raise CliError(str(error)) from None
 
     from framework.server import plan_server
-    from framework.server.reloader import AppSource
 
-    found_at = ctx.find_root().ensure_object(dict).get("found_at")
-    source = AppSource.found_at(*found_at) if found_at else AppSource.of_main(app)
     # the flags are in the app's config now
-    server = plan_server(app, pid_file=pid_file, source=source)
+    server = plan_server(app, pid_file=pid_file, source=_source_of(ctx, app))
     ctx.exit(execute(app, "server:start", server.serve, server.loop_factory))
 
 
@@ -301,24 +301,51 @@ def control_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _control_socket(ctx: click.Context, app_spec: str | None, port: int | None,
-                    socket_path: str | None) -> tuple[Path, str]:
-    """The control socket to talk to, and the name of the app it serves."""
-    from framework.server.control_socket import answering_sockets, find_control_socket
+                    socket_path: str | None) -> tuple[Path, ServerIdentity | None]:
+    """The control socket to talk to, and the identity its server must confirm: this
+    project's app (none for a socket named with --socket)."""
+    from framework.server.control_socket import find_control_socket, project_sockets
+    from framework.server.identity import ServerIdentity
 
     if socket_path:
-        return Path(socket_path), "the app"
+        return Path(socket_path), None
     try:
         app = _app_of(ctx, app_spec)
     except CliError as error:
         # The app cannot be imported (a reload is how its fix gets deployed): the server
-        # answering on --port is the one meant; without --port, say how to name it.
-        answering = answering_sockets(port=port) if port is not None else []
-        if len(answering) == 1:
-            return answering[0], "the app"
+        # of this project answering on --port is the one meant; without --port, say how.
+        project = _project_without_app(app_spec) if port is not None else None
+        if project is not None:
+            identity = ServerIdentity.of("", project)
+            found = project_sockets(identity, port)
+            if len(found) == 1:
+                return found[0], identity
         raise CliError(f"{error.message} (to reach its running server anyway: --port or "
                        "--socket)") from None
     config: FrameworkConfig = app.get(FrameworkConfig)
-    return find_control_socket(config, app.name, port), app.name
+    identity = _source_of(ctx, app).identity(app.name)
+    return find_control_socket(config, identity, port), identity
+
+
+def _project_without_app(app_spec: str | None) -> str | None:
+    """The project of an app that cannot be imported: its module's, found without running
+    it; with no app to find at all, the working directory (as for an app built in python -c
+    code)."""
+    from framework.server.reloader import project_of_module
+
+    try:
+        module_name = app_location(app_spec)[0]
+    except CliError:
+        return os.getcwd()
+    return project_of_module(module_name)
+
+
+def _source_of(ctx: click.Context | None, app: App) -> AppSource:
+    """Where this invocation found ``app``: its project, and how a reload imports it."""
+    from framework.server.reloader import AppSource
+
+    found_at = ctx.find_root().ensure_object(dict).get("found_at") if ctx else None
+    return AppSource.found_at(*found_at) if found_at else AppSource.of_main(app)
 
 
 def _operate(operation: Coroutine[Any, Any, Any]) -> Any:
@@ -439,9 +466,9 @@ def _on_queues(ctx: click.Context, app_spec: str | None, port: int | None,
     """``operation`` on the running server's queues (see framework/server/queue_control.py)."""
     from framework.server.queue_control import on_server_queues
 
-    path, app_name = _control_socket(ctx, app_spec, port, socket_path)
+    path, identity = _control_socket(ctx, app_spec, port, socket_path)
     config = FrameworkConfig() if socket_path else _app_of(ctx, app_spec).get(FrameworkConfig)
-    return _operate(on_server_queues(path, app_name, config, operation))
+    return _operate(on_server_queues(path, identity, config, operation))
 
 
 def _check_queue_name(name: str) -> None:
@@ -458,7 +485,8 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     """``fw server:status`` for people: a line about the master, a row per worker."""
     from framework.debug import format_table
 
-    header = (f"master {status['pid']}  app {status['app']}  {status['address']}  "
+    header = (f"master {status['pid']}  app {status['app']}  project {status['project']}  "
+              f"{status['address']}  "
               f"up {_duration(status['uptime'])}  generation {status['generation']}  "
               f"broker {status['broker']}  workers {len(status['workers'])}/"
               f"{status['workers_wanted']}")

@@ -254,3 +254,57 @@ def receive_exactly(client: socket.socket, size: int) -> bytes:
         assert chunk, "the server closed the connection"
         data += chunk
     return data
+
+
+PLAIN_APP = '''
+from framework import App, FrameworkModule, http
+
+
+class Hello:
+    @http.get("/hello")
+    async def hello(self) -> dict:
+        return {"message": "hello"}
+
+
+app = App(imports=[FrameworkModule()], controllers=[Hello])  # the default name, "app"
+'''
+
+
+def test_a_cli_in_another_project_never_finds_or_stops_this_projects_server(
+        tmp_path: Path) -> None:
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    for directory in (mine, theirs):
+        directory.mkdir()
+        (directory / "app.py").write_text(PLAIN_APP)
+    with ServerProcess("app:app", "--workers", "1", cwd=mine) as server:
+        server.wait_serving()
+        wait_for(lambda: serving_pids(server) or None, timeout=20, message="a worker serving")
+        elsewhere = [
+            ([], {}),                                           # found by name: not theirs
+            ([], {"APP_FRAMEWORK_PORT": str(free_port())}),     # configured port: nothing
+            (["--port", str(server.port)], {}),                 # named port: another's
+        ]
+        for args, env in elsewhere:
+            for command in ("server:status", "server:stop", "server:reload", "queue:status"):
+                result = run_fw(command, *args, cwd=theirs, env=env)
+                assert result.returncode == 2, (command, args, env, result)
+                assert result.stdout == "" and len(result.stderr.splitlines()) == 1
+        refused = run_fw("server:stop", "--port", str(server.port), cwd=theirs).stderr
+        assert f"is app app of {mine.resolve()}, not app app of {theirs.resolve()}" in refused
+
+        answer = urllib.request.urlopen(f"{server.url}/hello", timeout=10)
+        assert json.loads(answer.read()) == {"message": "hello"}      # still serving
+        assert server.process.poll() is None
+
+        # This project's own CLI finds it without --port, and says whose it is.
+        own = run_fw("server:status", "--json", cwd=mine)
+        assert own.returncode == 0, own.stderr
+        status = json.loads(own.stdout)
+        assert (status["pid"], status["app"], status["project"], status["address"]) == (
+            server.pid, "app", str(mine.resolve()), server.url)
+        table = run_fw("server:status", cwd=mine).stdout.splitlines()[0]
+        assert table.startswith(f"master {server.pid}  app app  project {mine.resolve()}  "
+                                f"{server.url}  ")
+        stopped = run_fw("server:stop", cwd=mine)
+        assert stopped.returncode == 0, stopped.stderr
+        assert server.wait_exit(10) == 0

@@ -45,7 +45,7 @@ def plan_server(app: ServedApp, *, pid_file: str | None = None,
 
         async def serve_one_process() -> int:
             try:  # binds once its signal handlers are set
-                return await serve_single(app, config, pid_file)
+                return await serve_single(app, config, pid_file, source)
             except BindError as error:
                 return _cannot_listen(error)
         return ServerPlan(loop_factory(), serve_one_process)

@@ -1,7 +1,9 @@
 """The CLI's end of a running server's control socket: requests, and the server's broker.
 
 ``ControlClient`` sends one request at a time and waits, bounded, for its answer. A server
-that is not running is a NoServer error with one line naming the socket it looked for.
+that is not running is a NoServer error with one line naming the socket it looked for; one
+that serves another project, or does not say which, is OtherServer (see identity.py), and
+nothing is asked of it.
 ``attach_server_broker`` makes a CLI process's BrokerAdapter a pipe to the running
 server's broker, served by its BrokerHost as a worker's pipe is.
 """
@@ -23,6 +25,7 @@ from framework.channel import Channel
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
 from framework.server.control_socket import REQUEST_FRAME_LIMIT, find_control_socket
+from framework.server.identity import ServerIdentity
 
 logger = logging.getLogger("framework.server")
 
@@ -34,6 +37,10 @@ STOP_MARGIN = 10.0      # what a stop may take beyond the workers' drain (listen
 
 class NoServer(FrameworkError):
     """No server answers on the control socket; the message names the socket."""
+
+
+class OtherServer(NoServer):
+    """The server on the socket is not this project's, or did not say whose it is."""
 
 
 class ControlError(FrameworkError):
@@ -48,24 +55,48 @@ class ControlClient:
         self.path = path
 
     @classmethod
-    async def connect(cls, path: Path, app_name: str) -> ControlClient:
-        """Connect, or NoServer naming ``app_name`` and ``path``."""
+    async def connect(cls, path: Path, identity: ServerIdentity | None) -> ControlClient:
+        """Connect to the server of ``identity`` (any server with None: a socket the
+        operator named); NoServer when none answers, OtherServer when another does."""
+        name = identity.describe() if identity is not None else "the app"
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_unix_connection(str(path)), CONNECT_TIMEOUT)
         except FileNotFoundError:
-            raise NoServer(f"no server running for {app_name} (no control socket at "
+            raise NoServer(f"no server running for {name} (no control socket at "
                            f"{path})") from None
         except ConnectionRefusedError:
-            raise NoServer(f"no server running for {app_name} (nothing answers on {path}, "
+            raise NoServer(f"no server running for {name} (nothing answers on {path}, "
                            "left by a server that exited)") from None
         except PermissionError:
             raise NoServer(f"cannot open the control socket {path}: it belongs to another "
                            "user") from None
         except (TimeoutError, OSError) as error:
-            raise NoServer(f"the server of {app_name} does not answer on {path}: "
+            raise NoServer(f"the server of {name} does not answer on {path}: "
                            f"{error}") from None
-        return cls(Channel(reader, writer, "the server", REQUEST_FRAME_LIMIT), path)
+        client = cls(Channel(reader, writer, "the server", REQUEST_FRAME_LIMIT), path)
+        if identity is not None:
+            try:
+                await client.confirm(identity)
+            except BaseException:
+                await client.close()
+                raise
+        return client
+
+    async def confirm(self, identity: ServerIdentity) -> None:
+        """OtherServer unless the server says it serves ``identity``."""
+        try:
+            server = ServerIdentity.from_json((await self.request("identify")).get("server"))
+        except ControlError:
+            server = None
+        if server is None:
+            raise OtherServer(f"the server on {self.path} does not say which project it "
+                              "serves: refused (name its socket with --socket to use it "
+                              "anyway)")
+        if not identity.matches(server):
+            raise OtherServer(f"the server on {self.path} is {server.describe()}, not "
+                              f"{identity.describe()}: refused (run fw in its project, or "
+                              "name its socket with --socket)")
 
     async def request(self, op: str, wait: float = ANSWER_TIMEOUT,
                       **fields: Any) -> dict[str, Any]:
@@ -86,10 +117,10 @@ class ControlClient:
         await self.channel.close()
 
 
-async def request_once(path: Path, app_name: str, op: str, wait: float = ANSWER_TIMEOUT,
-                       **fields: Any) -> dict[str, Any]:
-    """Connect, ask ``op``, close: the answer."""
-    client = await ControlClient.connect(path, app_name)
+async def request_once(path: Path, identity: ServerIdentity | None, op: str,
+                       wait: float = ANSWER_TIMEOUT, **fields: Any) -> dict[str, Any]:
+    """Connect (confirming ``identity``), ask ``op``, close: the answer."""
+    client = await ControlClient.connect(path, identity)
     try:
         return await client.request(op, wait, **fields)
     finally:
@@ -99,26 +130,26 @@ async def request_once(path: Path, app_name: str, op: str, wait: float = ANSWER_
 # What each command asks of the server.
 
 
-async def server_status(path: Path, app_name: str) -> dict[str, Any]:
+async def server_status(path: Path, identity: ServerIdentity | None) -> dict[str, Any]:
     """The server and its workers (see framework/server/status.py for the fields)."""
-    status: dict[str, Any] = (await request_once(path, app_name, "status"))["status"]
+    status: dict[str, Any] = (await request_once(path, identity, "status"))["status"]
     return status
 
 
-async def reload_server(path: Path, app_name: str, timeout: float) -> int:
+async def reload_server(path: Path, identity: ServerIdentity | None, timeout: float) -> int:
     """Roll every worker onto the code on disk; the new generation once all of it serves.
 
     ControlError naming what stopped the reload (the old workers then keep serving).
     """
-    answer = await request_once(path, app_name, "reload", timeout + ANSWER_TIMEOUT,
+    answer = await request_once(path, identity, "reload", timeout + ANSWER_TIMEOUT,
                                 timeout=timeout)
     return int(answer["generation"])
 
 
-async def scale_server(path: Path, app_name: str, workers: int,
+async def scale_server(path: Path, identity: ServerIdentity | None, workers: int,
                        timeout: float) -> dict[str, Any]:
     """Ask for ``workers`` workers; the status once exactly that many serve."""
-    client = await ControlClient.connect(path, app_name)
+    client = await ControlClient.connect(path, identity)
     try:
         await client.request("scale", workers=workers)
         deadline = time.monotonic() + timeout
@@ -135,12 +166,12 @@ async def scale_server(path: Path, app_name: str, workers: int,
         await client.close()
 
 
-async def stop_server(path: Path, app_name: str, timeout: float | None) -> int:
+async def stop_server(path: Path, identity: ServerIdentity | None, timeout: float | None) -> int:
     """Stop the server gracefully; its master's pid once that process has exited.
 
     Waits ``timeout`` seconds, by default what its workers may take to drain, plus 10.
     """
-    answer = await request_once(path, app_name, "stop")
+    answer = await request_once(path, identity, "stop")
     pid = int(answer["pid"])
     if timeout is None:
         timeout = float(answer["drain_timeout"]) + STOP_MARGIN
@@ -208,15 +239,16 @@ class ServerBroker:
         await self.client.close()
 
 
-async def attach_server_broker(app: ProcessContainer, app_name: str,
+async def attach_server_broker(app: ProcessContainer, identity: ServerIdentity,
                                config: FrameworkConfig) -> ServerBroker | None:
     """When the app's server runs here with fw's own broker, make this process's broker a
-    pipe to it; None (the configured broker stays) with Redis or with no server running."""
+    pipe to it; None (the configured broker stays) with Redis or with no server of this
+    project running."""
     if config.broker_url:
         return None
     try:
-        server_broker = await open_server_broker(find_control_socket(config, app_name),
-                                                 app_name, config)
+        server_broker = await open_server_broker(find_control_socket(config, identity),
+                                                 identity, config)
     except NoServer:
         return None
     except (ControlError, ConnectionError, OSError) as error:
@@ -226,11 +258,11 @@ async def attach_server_broker(app: ProcessContainer, app_name: str,
     return server_broker
 
 
-async def open_server_broker(path: Path, app_name: str,
+async def open_server_broker(path: Path, identity: ServerIdentity | None,
                              config: FrameworkConfig) -> ServerBroker:
     """A pipe to the broker of the server answering on ``path``; NoServer when none runs,
     ControlError (or ConnectionError) when it refuses."""
-    client = await ControlClient.connect(path, app_name)
+    client = await ControlClient.connect(path, identity)
     try:
         answer = await client.request("broker")
     except BaseException:

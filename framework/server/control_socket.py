@@ -25,9 +25,10 @@ from typing import Any, Protocol
 
 from framework.broker import BrokerHost
 from framework.broker.protocol import KIND
-from framework.channel import Channel
+from framework.channel import HEADER, Channel, FrameError, decode_frame, encode_payload
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
+from framework.server.identity import ServerIdentity
 
 logger = logging.getLogger("framework.server")
 
@@ -72,27 +73,50 @@ def control_socket_path(config: FrameworkConfig, app_name: str, port: int | None
     return default_directory() / f"{_file_name(app_name)}-{port}.sock"
 
 
-def find_control_socket(config: FrameworkConfig, app_name: str, port: int | None = None) -> Path:
-    """The control socket of the app's server on this machine: ``control_socket_path``, or,
-    when nothing is there and neither a port nor control_socket was given, the only socket
-    of a server of ``app_name`` that answers (one started with ``--port``)."""
-    path = control_socket_path(config, app_name, port)
+def find_control_socket(config: FrameworkConfig, identity: ServerIdentity,
+                        port: int | None = None) -> Path:
+    """The control socket of this project's server on this machine: ``control_socket_path``,
+    or, when nothing is there and neither a port nor control_socket was given, the only
+    socket whose server identifies as this project's app (one started with ``--port``)."""
+    path = control_socket_path(config, identity.app, port)
     if path.exists() or port is not None or config.control_socket:
         return path
-    answering = answering_sockets(app_name=app_name)
-    return answering[0] if len(answering) == 1 else path
+    found = project_sockets(identity)
+    return found[0] if len(found) == 1 else path
 
 
-def answering_sockets(app_name: str | None = None, port: int | None = None) -> list[Path]:
-    """The control sockets in this user's directory that a server answers on: of the app
-    named ``app_name``, on ``port``, or any."""
+def project_sockets(identity: ServerIdentity, port: int | None = None) -> list[Path]:
+    """The control sockets in this user's directory of servers that identify as
+    ``identity``'s project (and app, when it is named), on ``port`` or any."""
     found = []
     for path in sorted(default_directory().glob("*.sock")):
         named = _SOCKET_NAME.fullmatch(path.name)
-        if named and (app_name is None or named["app"] == _file_name(app_name)) \
-                and (port is None or int(named["port"]) == port) and _answers(path):
-            found.append(path)
+        if named and (not identity.app or named["app"] == _file_name(identity.app)) \
+                and (port is None or int(named["port"]) == port):
+            server = identify(path)
+            if server is not None and identity.matches(server):
+                found.append(path)
     return found
+
+
+def identify(path: Path) -> ServerIdentity | None:
+    """Who answers on ``path``, asked with a blocking socket within PROBE_TIMEOUT; None
+    when nothing answers or the answer is no identity."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(PROBE_TIMEOUT)
+        try:
+            probe.connect(str(path))
+            request = encode_payload({"op": "identify"})
+            probe.sendall(HEADER.pack(len(request)) + request)
+            with probe.makefile("rb") as answers:
+                header = answers.read(HEADER.size)
+                size = HEADER.unpack(header)[0] if len(header) == HEADER.size else -1
+                if not 0 <= size <= REQUEST_FRAME_LIMIT:
+                    return None
+                answer = decode_frame(answers.read(size))
+        except (OSError, FrameError):
+            return None
+    return ServerIdentity.from_json(answer.get("server"))
 
 
 _SOCKET_NAME = re.compile(r"(?P<app>.+)-(?P<port>\d+)\.sock")
@@ -110,16 +134,17 @@ def default_directory() -> Path:
 class ControlServer:
     """Serves ``operated`` on the Unix socket at ``path`` until ``close()``."""
 
-    def __init__(self, operated: Operated, path: Path) -> None:
+    def __init__(self, operated: Operated, path: Path, identity: ServerIdentity) -> None:
         self.operated = operated
         self.path = path
+        self.identity = identity
         self._server: asyncio.Server | None = None
         self._inode = 0
         self._clients: set[Channel] = set()
         self._numbers = itertools.count(1)
         self._operations: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
-            "status": self._status, "reload": self._reload, "scale": self._scale,
-            "stop": self._stop,
+            "identify": self._identify, "status": self._status, "reload": self._reload,
+            "scale": self._scale, "stop": self._stop,
         }
 
     async def open(self) -> None:
@@ -176,8 +201,11 @@ class ControlServer:
 
     # Operations: each takes the request, returns the answer's fields or raises ValueError.
 
+    async def _identify(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"server": {**self.identity.to_json(), "pid": os.getpid()}}
+
     async def _status(self, request: dict[str, Any]) -> dict[str, Any]:
-        return {"status": await self.operated.status()}
+        return {"status": {**await self.operated.status(), **self.identity.to_json()}}
 
     async def _reload(self, request: dict[str, Any]) -> dict[str, Any]:
         timeout = request.get("timeout", 60.0)

@@ -36,7 +36,13 @@ from framework.server.fork import exit_child, fork_worker
 from framework.server.notices import WorkerNotices
 from framework.server.pid_file import PidFile, PidFileError
 from framework.server.process_title import title_master
-from framework.server.reloader import RELOAD_TIMEOUT, AppSource, ReloadResult, Rolling
+from framework.server.reloader import (
+    RELOAD_TIMEOUT,
+    AppSource,
+    ReloadResult,
+    Rolling,
+    server_identity,
+)
 from framework.server.served_app import ServedApp
 from framework.server.server_metrics import ServerMetrics
 from framework.server.slots import BOOTING, SERVING, STOPPING, Slot, WorkerProcess, worker_name
@@ -168,7 +174,8 @@ class Arbiter:
 
     async def open_control_socket(self, port: int) -> None:
         """Answer operators (fw server:status, reload, scale, stop) and CLI broker clients."""
-        control = ControlServer(self, control_socket_path(self.config, self.app.name, port))
+        control = ControlServer(self, control_socket_path(self.config, self.app.name, port),
+                                server_identity(self.app, self.source))
         try:
             await control.open()
         except ControlSocketError as error:

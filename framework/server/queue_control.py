@@ -12,12 +12,14 @@ from framework.broker import BrokerQueue
 from framework.broker.selection import broker_adapter
 from framework.config import FrameworkConfig
 from framework.server.control_client import open_server_broker
+from framework.server.identity import ServerIdentity
 
 T = TypeVar("T")
 COUNTS = ("waiting", "delayed", "running", "dead")  # the columns of queue:status, in order
 
 
-async def on_server_queues(path: Path, app_name: str, config: FrameworkConfig,
+async def on_server_queues(path: Path, identity: ServerIdentity | None,
+                           config: FrameworkConfig,
                            operation: Callable[[BrokerQueue], Awaitable[T]]) -> T:
     """``operation`` on the server's queues; NoServer (from the control socket) when no
     server runs and the broker is the server's own."""
@@ -27,7 +29,7 @@ async def on_server_queues(path: Path, app_name: str, config: FrameworkConfig,
             return await operation(BrokerQueue(adapter, config))
         finally:
             await adapter.close()
-    server_broker = await open_server_broker(path, app_name, config)
+    server_broker = await open_server_broker(path, identity, config)
     try:
         return await operation(BrokerQueue(server_broker.adapter, config))
     finally:

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import framework
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
+from framework.server.identity import ServerIdentity
 from framework.server.served_app import ServedApp
 from framework.server.slots import WorkerProcess
 
@@ -122,6 +123,10 @@ class AppSource:
     def describe(self) -> str:
         return f"{self.script or self.module}:{self.attribute}"
 
+    def identity(self, app_name: str, directory: str = "") -> ServerIdentity:
+        """The identity of a server of the app named ``app_name`` found here."""
+        return ServerIdentity.of(app_name, self.root, directory)
+
     def load(self, app_class: type[Any]) -> ReloadableApp:
         """The app, an ``app_class``, imported again from disk, its config read from the
         environment; errors are the import's own (SyntaxError, ImportError, ...)."""
@@ -194,12 +199,38 @@ def _project_of(top: ModuleType) -> str:
     """The directory holding a top-level module or package; for a package installed in
     site-packages, the package's own directory."""
     location = top.__file__ or next(iter(getattr(top, "__path__", None) or []), "")
+    return _holder_of(location, is_package=hasattr(top, "__path__"))
+
+
+def project_of_module(module_name: str) -> str | None:
+    """The project of the module named ``module_name``, found without running it (its
+    code may be broken); None when no such module is on the path."""
+    try:
+        spec = importlib.util.find_spec(module_name.partition(".")[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    locations = list(spec.submodule_search_locations or [])
+    location = spec.origin if spec.has_location and spec.origin else next(iter(locations), "")
+    if not location:
+        return None
+    return _holder_of(location, is_package=spec.submodule_search_locations is not None)
+
+
+def _holder_of(location: str, is_package: bool) -> str:
     path = Path(os.path.abspath(location))
     package_directory = path.parent if path.name == "__init__.py" else path
-    holder = package_directory.parent if hasattr(top, "__path__") else path.parent
+    holder = package_directory.parent if is_package else path.parent
     if holder.name in _INSTALLED:
         return str(package_directory)
     return str(holder)
+
+
+def server_identity(app: ServedApp, source: AppSource | None) -> ServerIdentity:
+    """What a server of ``app`` answers on its control socket: its project is ``source``'s
+    (without one, the App.run caller's), its directory the working one."""
+    return (source or AppSource.of_main(app)).identity(app.name, os.getcwd())
 
 
 def worker_config(master: FrameworkConfig, fresh: FrameworkConfig) -> FrameworkConfig:

@@ -31,6 +31,7 @@ from framework.jobs.service import JobService, start_jobs
 from framework.process import process_info
 from framework.server.binding import bind_socket, socket_url
 from framework.server.control_socket import ControlServer, ControlSocketError, control_socket_path
+from framework.server.reloader import AppSource, server_identity
 from framework.server.served_app import ServedApp
 from framework.server.serving import HttpServer
 from framework.server.status import server_status
@@ -55,8 +56,10 @@ class StartupError(FrameworkError):
 class SingleProcessServer:
     """The whole app in this process: ``start(sock)`` / ``stop(timeout)``; ``serve`` does both."""
 
-    def __init__(self, app: ServedApp, config: FrameworkConfig) -> None:
+    def __init__(self, app: ServedApp, config: FrameworkConfig,
+                 source: AppSource | None = None) -> None:
         self.app = app
+        self.source = source  # where the app was found: the project it identifies as
         self.config = config
         self.http: HttpServer | None = None
         self.url = ""
@@ -156,7 +159,8 @@ class SingleProcessServer:
     async def _open_control_socket(self, port: int) -> ControlServer | None:
         if not self.config.broker_url:
             self.broker_host = BrokerHost.serving(self.app.get(BrokerAdapter), self.config)
-        control = ControlServer(self, control_socket_path(self.config, self.app.name, port))
+        control = ControlServer(self, control_socket_path(self.config, self.app.name, port),
+                                server_identity(self.app, self.source))
         try:
             await control.open()
         except ControlSocketError as error:
@@ -186,8 +190,8 @@ class SingleProcessServer:
         return self.config.graceful_shutdown_timeout if graceful else 0.0
 
 
-async def serve_single(app: ServedApp, config: FrameworkConfig,
-                       pid_file: str | None = None) -> int:
+async def serve_single(app: ServedApp, config: FrameworkConfig, pid_file: str | None = None,
+                       source: AppSource | None = None) -> int:
     """Serve ``app`` from this one process on config's host:port; returns the exit code.
 
     Runs on the caller's loop: ``loop_factory()`` says which loop that should be.
@@ -202,7 +206,7 @@ async def serve_single(app: ServedApp, config: FrameworkConfig,
         print(f"fw: {error}", file=sys.stderr)
         return 2
     try:
-        return await SingleProcessServer(app, config).serve()
+        return await SingleProcessServer(app, config, source).serve()
     finally:
         if pid is not None:
             pid.remove()
