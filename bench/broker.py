@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable
 import redis
 import redis.asyncio as aioredis
 
-from framework.broker.harness import ChildContext, Facades, run_children
 from framework.broker.redis_adapter import RedisAdapter
+from framework.testing.broker_harness import ChildContext, Facades, run_children
 
 IN_FLIGHT = 64
 LATENCY_MESSAGES = 2000

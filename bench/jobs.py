@@ -35,9 +35,9 @@ from bench.broker import RedisServer, percentile_99
 from bench.servers import free_port, serving
 from bench.tick_app import TICK
 from framework.broker import BrokerKeyValue, BrokerQueue
-from framework.broker.harness import Child, ChildContext, Facades, run_children
 from framework.broker.host import BrokerHost
 from framework.broker.redis_adapter import RedisAdapter
+from framework.testing.broker_harness import Child, ChildContext, Facades, run_children
 
 CONSUMERS = 2
 PARALLEL = 32

@@ -35,7 +35,7 @@ import psutil
 
 from bench.loadgen import LoadResult, load, parse_wrk, wrk_command
 from bench.servers import REPO, bench_env, free_port
-from framework.server.slots import STABLE_AFTER
+from framework.server.master.slots import STABLE_AFTER
 
 START_TARGET = 1.5
 RESTART_TARGET = 0.5

@@ -19,18 +19,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bench_env() -> dict[str, str]:
-    """The environment of a server under test: the repository importable, no APP_ settings."""
+def bench_env(root: Path = REPO) -> dict[str, str]:
+    """The environment of a server under test: the checkout at ``root`` importable first, no
+    APP_ settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     return env
 
 
 @contextmanager
-def serving(command: list[str], port: int, path: str = "/hello") -> Iterator[str]:
-    """Run ``command`` until the block ends; yields its URL of ``path`` once the port
-    answers."""
-    process = subprocess.Popen(command, cwd=REPO, env=bench_env(), stdout=subprocess.DEVNULL,
+def serving(command: list[str], port: int, path: str = "/hello",
+            root: Path = REPO) -> Iterator[str]:
+    """Run ``command`` in the checkout at ``root`` until the block ends; yields its URL of
+    ``path`` once the port answers."""
+    process = subprocess.Popen(command, cwd=root, env=bench_env(root), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 20

@@ -26,9 +26,9 @@ from framework.di.provider import Declaration, ProviderSpec, token_name
 from framework.di.scope import RequestScope
 from framework.events import ListenerError, ServerEvent, listened_tokens
 from framework.http import plans_of
+from framework.http.plan import check_bindable
 from framework.module import Module, ModuleTree
 from framework.process import process_info
-from framework.route_plan import check_bindable
 
 #: The entry point group App.run takes its command line from (fw's pyproject fills it).
 COMMAND_LINE_GROUP = "fw.command_line"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from framework.convert import parse_string, string_parser, type_name
 from framework.errors import FrameworkError
+from framework.values.convert import parse_string, string_parser, type_name
 
 SOURCES = ("default", "option", "env", "flag")
 
@@ -132,7 +132,7 @@ def config_fields(config_class: type) -> dict[str, Any]:
 def convert(raw: str, annotation: Any, variable: str) -> Any:
     """Convert the text of ``variable`` to ``annotation``; ConfigError naming all three.
 
-    The rules are HTTP's too (framework.convert): one spelling for every type everywhere.
+    The rules are HTTP's too (framework.values.convert): one spelling for every type everywhere.
     """
     parse = string_parser(annotation, build_others=True)
     if parse is None:

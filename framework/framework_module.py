@@ -16,7 +16,7 @@ from framework.di.provider import provide
 from framework.metrics import Metrics
 from framework.module import Module
 from framework.process import ProcessInfo, process_info
-from framework.server.supervisor import Supervisor, supervisor_of_this_process
+from framework.server.master.supervisor import Supervisor, supervisor_of_this_process
 
 _BROKER_FACADES = [BrokerBus, BrokerCache, BrokerKeyValue, BrokerLock, BrokerQueue]
 

@@ -2,7 +2,7 @@
 
 The instruments are light (an increment is a dict update); they become Prometheus samples
 only when scraped. Each process hands its ``snapshot()``, plain JSON, to the master, which
-sums every process's (server/metrics_sum.py) and writes the text format with
+sums every process's (server/master/metrics_sum.py) and writes the text format with
 prometheus_client. A snapshot maps each family name to an entry::
 
     {"type": "counter" | "gauge", "help": str, "labels": [names],

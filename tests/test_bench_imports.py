@@ -1,5 +1,5 @@
 """bench/ stands on fw alone: no benchmark imports the tests' helpers (they share
-framework.broker.harness instead), so the suite can change without breaking a benchmark."""
+framework.testing.broker_harness instead), so the suite can change without breaking a benchmark."""
 
 from __future__ import annotations
 

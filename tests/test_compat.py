@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.http.test_connection_limits import APP as LIMITS_APP
+from tests.http.test_connection_limits import closed_by_server, connect, exchange, split_response
 from tests.support import ServerProcess, wait_for
-from tests.test_connection_limits import APP as LIMITS_APP
-from tests.test_connection_limits import closed_by_server, connect, exchange, split_response
 
 # the connection-limits app (/hello, /slow, /echo, /rpc), with routes of every kind of answer
 APP = LIMITS_APP + '''

@@ -40,7 +40,7 @@ def test_errors_keep_the_builtin_bases_callers_catch() -> None:
     from framework.broker import LockTimeout
     from framework.broker.protocol import BrokerError
     from framework.config import ConfigError
-    from framework.server.binding import BindError
+    from framework.server.sockets import BindError
 
     assert issubclass(ConfigError, ValueError)
     assert issubclass(LockTimeout, TimeoutError)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.support import REPO
 
-ABOVE_THE_APP = ("framework.cli", "framework.debug")
+ABOVE_THE_APP = ("framework.cli", "framework.cli.debug")
 
 
 def module_file(name: str) -> Path | None:

@@ -10,7 +10,7 @@ from framework.broker import BrokerKeyValue
 from framework.config import ConfigError
 from framework.di.errors import MissingDependency
 from framework.errors import DeclarationError
-from framework.server.supervisor import Supervisor
+from framework.server.master.supervisor import Supervisor
 
 
 class Db:

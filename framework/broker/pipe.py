@@ -24,6 +24,7 @@ from framework.broker.adapter import (
     QueueStatus,
     StopConsuming,
 )
+from framework.broker.channel import Channel
 from framework.broker.codec import max_value_bytes
 from framework.broker.near import NearCache
 from framework.broker.outage import BrokerUnavailable
@@ -35,7 +36,6 @@ from framework.broker.protocol import (
     frame_limit,
     remote_error,
 )
-from framework.channel import Channel
 from framework.config import FrameworkConfig
 from framework.ratelimit import RateLimitedLog
 

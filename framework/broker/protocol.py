@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypedDict
 
 import orjson
 
-from framework.channel import MAX_FRAME_SIZE
+from framework.broker.channel import MAX_FRAME_SIZE
 from framework.errors import FrameworkError
 
 KIND = "b"

@@ -6,8 +6,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from framework.convert import from_json, type_name
 from framework.errors import FrameworkError
+from framework.values.convert import from_json, type_name
 
 _NAME = "__fw_rpc_controller__"
 _ACTION = "__fw_rpc_action__"

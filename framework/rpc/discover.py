@@ -7,9 +7,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from framework.convert import type_hints
 from framework.rpc.actions import ParamsPlan
-from framework.schema import Schemas
+from framework.values.convert import type_hints
+from framework.values.schema import Schemas
 
 DISCOVER = "rpc.discover"
 OPENRPC_VERSION = "1.3.2"

@@ -18,10 +18,9 @@ from typing import Any
 
 import orjson
 
-from framework.convert import dump_json
 from framework.di.resolver import Resolver
 from framework.errors import DeclarationError
-from framework.json_body import MAX_DEPTH, nested_too_deep
+from framework.http.body import MAX_DEPTH, nested_too_deep
 from framework.metrics import Metrics
 from framework.rpc.actions import InvalidParams, ParamsPlan, actions_of, controller_name
 from framework.rpc.discover import DISCOVER, openrpc_document
@@ -36,6 +35,7 @@ from framework.rpc.errors import (
 )
 from framework.rpc.limits import RpcLimits
 from framework.unavailable import ServiceUnavailable
+from framework.values.convert import dump_json
 
 logger = logging.getLogger("framework.rpc")
 

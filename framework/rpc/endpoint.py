@@ -21,7 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 
 from framework.http import RouteTable, error_response
-from framework.json_body import json_content_type_problem
+from framework.http.body import json_content_type_problem
 from framework.rpc.dispatcher import RpcDispatcher, encode_error
 from framework.rpc.errors import INVALID_REQUEST, RpcError
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from framework.config import FrameworkConfig
-from framework.server.binding import BindError, bind_socket
-from framework.server.logs import configure_logging
-from framework.server.served_app import ServedApp
+from framework.http.transport.logs import configure_logging
+from framework.server.abc import ServedApp
+from framework.server.sockets import BindError, bind_socket
 
 if TYPE_CHECKING:
     from framework.server.reloader import AppSource
@@ -50,7 +50,7 @@ def plan_server(app: ServedApp, *, pid_file: str | None = None,
                 return _cannot_listen(error)
         return ServerPlan(loop_factory(), serve_one_process)
 
-    from framework.server.master import Arbiter, master_loop_factory
+    from framework.server.master.arbiter import Arbiter, master_loop_factory
 
     selector = selectors.DefaultSelector()
 

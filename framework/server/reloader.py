@@ -28,9 +28,9 @@ from typing import Any, Protocol
 import framework
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
-from framework.server.identity import ServerIdentity
-from framework.server.served_app import ServedApp
-from framework.server.slots import WorkerProcess
+from framework.server.abc import ServedApp
+from framework.server.control.identity import ServerIdentity
+from framework.server.master.slots import WorkerProcess
 
 #: How long a reload by SIGHUP may take, like ``fw server:reload``'s default.
 RELOAD_TIMEOUT = 60.0

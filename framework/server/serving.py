@@ -21,21 +21,21 @@ from aiohttp import hdrs, web
 
 from framework import compat, http
 from framework.config import FrameworkConfig
+from framework.http.api_docs import ApiDocs
+from framework.http.cors import Cors
+from framework.http.metrics import HttpMetrics
+from framework.http.probes import Probes
+from framework.http.router import Router
+from framework.http.transport.accepting import Acceptor
+from framework.http.transport.connections import ConnectionGuard
+from framework.http.transport.logs import AccessLog
+from framework.http.transport.protocol import SERVER_NAME, Connection
 from framework.metrics import Metrics
 from framework.ratelimit import RateLimitedLog
 from framework.rpc.dispatcher import RpcDispatcher
 from framework.rpc.endpoint import RpcEndpoint
 from framework.rpc.limits import RpcLimits
-from framework.server.accepting import Acceptor
-from framework.server.api_docs import ApiDocs
-from framework.server.connections import ConnectionGuard
-from framework.server.cors import Cors
-from framework.server.http_metrics import HttpMetrics
-from framework.server.logs import AccessLog
-from framework.server.probes import Probes
-from framework.server.protocol import SERVER_NAME, Connection
-from framework.server.router import Router
-from framework.server.served_app import ServedApp
+from framework.server.abc import ServedApp
 
 logger = logging.getLogger("framework.server")
 

@@ -29,12 +29,12 @@ from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
 from framework.jobs.service import JobService, start_jobs
 from framework.process import process_info
-from framework.server.binding import bind_socket, socket_url
-from framework.server.control_socket import ControlServer, ControlSocketError, control_socket_path
+from framework.server.abc import ServedApp
+from framework.server.control.listener import ControlServer, ControlSocketError, control_socket_path
+from framework.server.control.status import server_status
 from framework.server.reloader import AppSource, server_identity
-from framework.server.served_app import ServedApp
 from framework.server.serving import HttpServer
-from framework.server.status import server_status
+from framework.server.sockets import bind_socket, socket_url
 
 logger = logging.getLogger("framework.server")
 
@@ -154,7 +154,7 @@ class SingleProcessServer:
         logger.info("stopped")
         return 0 if stopping.result() else 1
 
-    # Operators, over the control socket (see control_socket.py).
+    # Operators, over the control socket (see control/listener.py).
 
     async def _open_control_socket(self, port: int) -> ControlServer | None:
         if not self.config.broker_url:

@@ -26,20 +26,20 @@ import psutil
 
 from framework import events
 from framework.broker import BrokerAdapter
+from framework.broker.channel import Channel, FrameTooLarge
 from framework.broker.pipe import PipeAdapter, attach_to_master
-from framework.channel import Channel, FrameTooLarge
 from framework.config import FrameworkConfig
 from framework.jobs.service import JobService, start_jobs
 from framework.metrics import Metrics
 from framework.process import ProcessInfo, become_worker, process_info
-from framework.server.binding import bind_socket
-from framework.server.control import BROKER, CONTROL, control, handle_control
+from framework.server.abc import ServedApp
 from framework.server.fork import die_with_parent, exit_child
+from framework.server.master.metrics import REPORT_EVERY, MasterScrapes
+from framework.server.messages import BROKER, CONTROL, control, handle_control
 from framework.server.process_title import title_worker
 from framework.server.reloader import AppSource, worker_config
-from framework.server.served_app import ServedApp
-from framework.server.server_metrics import REPORT_EVERY, MasterScrapes
 from framework.server.serving import HttpServer
+from framework.server.sockets import bind_socket
 
 new_event_loop: Callable[[], asyncio.AbstractEventLoop]
 try:  # typed alike with uvloop installed or not (pyproject.toml's mypy overrides)
