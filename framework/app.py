@@ -18,17 +18,18 @@ from typing import Any, Protocol
 import blinker
 import click
 
-from framework.config import ConfigError, ConfigValues, read_dotenv
+from framework.config import ConfigError, ConfigSource, ConfigValues, read_dotenv
 from framework.di.autowire import dependencies_of
 from framework.di.container import Container
 from framework.di.errors import MissingDependency
 from framework.di.provider import Declaration, ProviderSpec, token_name
 from framework.di.scope import RequestScope
 from framework.events import ListenerError, ServerEvent, listened_tokens
-from framework.http import plans_of
-from framework.http.plan import check_bindable
+from framework.http.plan import RoutePlan, check_bindable, plans_of
 from framework.module import Module, ModuleTree
 from framework.process import process_info
+
+__all__ = ["COMMAND_LINE_GROUP", "App", "CommandLine"]
 
 #: The entry point group App.run takes its command line from (fw's pyproject fills it).
 COMMAND_LINE_GROUP = "fw.command_line"
@@ -40,7 +41,7 @@ class CommandLine(Protocol):
     def __call__(self, app: App, argv: list[str] | None = None, /) -> None: ...
 
 
-Listener = tuple[blinker.Signal, int, str, Callable[[], Callable[..., Any]]]
+Listener = tuple[blinker.Signal, int, str, Callable[[], Callable[..., object]]]
 
 
 class App:
@@ -69,12 +70,12 @@ class App:
         self._listeners = self._collect_listeners()
         self._injections = self._plan_commands()
         #: where each route's parameters come from; a parameter nothing binds stops the build
-        self.route_plans = plans_of(self.controllers)
+        self.route_plans: list[RoutePlan] = plans_of(self.controllers)
         check_bindable(self.route_plans, self._resolvers.__contains__)
 
     # -- resolving ----------------------------------------------------------------------------
 
-    def get(self, token: Any) -> Any:
+    def get(self, token: Hashable) -> Any:
         """Resolve ``token`` in this process (request-scoped ones inside a request scope)."""
         provider = self._resolvers.get(token)
         if provider is None:
@@ -147,12 +148,10 @@ class App:
         self._refresh_configs()
         return self
 
-    def config_sources(self) -> list[tuple[str, str, Any, str, str]]:
-        """Every config value: (module, field, value, source, environment variable)."""
-        return [(module_name or "(app)", name, value, source,
-                 values.variables[name] if source == "env" else "")
-                for module_name, values in self._configs.items()
-                for name, value, source in values.sources()]
+    def config_sources(self) -> list[ConfigSource]:
+        """Every config value, with its module, the layer that set it and its variable."""
+        return [row for module_name, values in self._configs.items()
+                for row in values.sources(module_name or "(app)")]
 
     def _declare_configs(self) -> dict[str, ConfigValues]:
         configs: dict[str, ConfigValues] = {}
@@ -267,7 +266,7 @@ class App:
 class _RootModule(Module):
     """The App's own declarations, as the root of the module tree (its config namespace: "")."""
 
-    def __init__(self, **declarations: Any) -> None:
+    def __init__(self, **declarations: object) -> None:
         super().__init__()
         for attribute, value in declarations.items():
             setattr(self, attribute, value)
@@ -277,9 +276,10 @@ class _RootModule(Module):
         return ""
 
 
-def _bound(provider: Callable[[], Any], attribute: str) -> Callable[[], Callable[..., Any]]:
+def _bound(provider: Callable[[], object], attribute: str
+           ) -> Callable[[], Callable[..., object]]:
     return lambda: getattr(provider(), attribute)
 
 
-def _constant(function: Callable[..., Any]) -> Callable[[], Callable[..., Any]]:
+def _constant(function: Callable[..., object]) -> Callable[[], Callable[..., object]]:
     return lambda: function

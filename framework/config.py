@@ -14,10 +14,14 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, NamedTuple
 
 from framework.errors import FrameworkError
-from framework.values.convert import parse_string, string_parser, type_name
+from framework.values.fields import TypeForm, type_name
+from framework.values.text import parse_string, string_parser
+
+__all__ = ["SOURCES", "ConfigError", "ConfigSource", "ConfigValues", "FrameworkConfig",
+           "config_fields", "convert", "env_variable", "read_dotenv"]
 
 SOURCES = ("default", "option", "env", "flag")
 
@@ -120,19 +124,19 @@ class FrameworkConfig:
         return int(self.workers)
 
 
-def config_fields(config_class: type) -> dict[str, Any]:
+def config_fields(config_class: type) -> dict[str, TypeForm]:
     """The fields of a config dataclass and their resolved type hints."""
     if not dataclasses.is_dataclass(config_class):
         raise ConfigError(f"{config_class.__name__} is not a dataclass: a config must be one")
     hints = typing.get_type_hints(config_class)
-    return {field.name: hints.get(field.name, Any) for field in dataclasses.fields(config_class)
+    return {field.name: hints[field.name] for field in dataclasses.fields(config_class)
             if field.init}
 
 
-def convert(raw: str, annotation: Any, variable: str) -> Any:
+def convert(raw: str, annotation: TypeForm, variable: str) -> object:
     """Convert the text of ``variable`` to ``annotation``; ConfigError naming all three.
 
-    The rules are HTTP's too (framework.values.convert): one spelling for every type everywhere.
+    The rules are HTTP's too (framework.values.text): one spelling for every type everywhere.
     """
     parse = string_parser(annotation, build_others=True)
     if parse is None:
@@ -172,6 +176,16 @@ def env_variable(prefix: str, module_name: str, field: str) -> str:
     return f"{prefix}{part}_{field.upper()}" if part else f"{prefix}{field.upper()}"
 
 
+class ConfigSource(NamedTuple):
+    """Where one config value came from: its layer and, for "env", the variable."""
+
+    module: str
+    field: str
+    value: object
+    source: str
+    variable: str
+
+
 class ConfigValues:
     """The layered values of one module's config class, and the instance they build."""
 
@@ -179,10 +193,10 @@ class ConfigValues:
         self.config_class = config_class
         self.owner = owner
         self.fields = config_fields(config_class)
-        self._layers: dict[str, dict[str, Any]] = {source: {} for source in SOURCES}
+        self._layers: dict[str, dict[str, object]] = {source: {} for source in SOURCES}
         self.variables: dict[str, str] = {}
 
-    def set(self, source: str, values: Mapping[str, Any]) -> None:
+    def set(self, source: str, values: Mapping[str, object]) -> None:
         """Put ``values`` in the ``source`` layer; an unknown field names the valid ones."""
         unknown = sorted(set(values) - set(self.fields))
         if unknown:
@@ -205,19 +219,21 @@ class ConfigValues:
                 self.variables[name] = variable
         self._layers["env"].update(values)
 
-    def sources(self) -> list[tuple[str, Any, str]]:
-        """Every field with its effective value and the layer it came from."""
+    def sources(self, module: str) -> list[ConfigSource]:
+        """Every field with its effective value and the layer it came from; ``module`` is
+        how the rows name this config's module."""
         current = self.build()
         rows = []
         for name in self.fields:
             source = next((layer for layer in reversed(SOURCES[1:])
                            if name in self._layers[layer]), "default")
-            rows.append((name, getattr(current, name), source))
+            variable = self.variables[name] if source == "env" else ""
+            rows.append(ConfigSource(module, name, getattr(current, name), source, variable))
         return rows
 
-    def build(self) -> Any:
+    def build(self) -> object:
         """A new config instance with the layers merged, highest precedence last."""
-        merged: dict[str, Any] = {}
+        merged: dict[str, object] = {}
         for source in SOURCES[1:]:
             merged.update(self._layers[source])
         try:

@@ -8,7 +8,6 @@ A provider of the root App itself overrides any other provider of the same token
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
-from typing import Any
 
 import click
 
@@ -32,7 +31,7 @@ class Module:
     exports: list[object] = []
     middlewares: list[object] = []
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, **options: object) -> None:
         label = type(self).__name__
         if options:
             if self.config is None:
@@ -43,7 +42,7 @@ class Module:
             if unknown:
                 raise ConfigError(f"unknown option {', '.join(unknown)} for {label}; "
                                   f"valid options: {', '.join(valid)}")
-        self.options: dict[str, Any] = options
+        self.options: dict[str, object] = options
 
     @property
     def module_name(self) -> str:

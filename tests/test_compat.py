@@ -1,4 +1,4 @@
-"""framework.compat against real `fw server:start` processes on loopback: on the aiohttp
+"""framework.compat.aiohttp against real `fw server:start` processes on loopback: on the aiohttp
 installed every fast path is taken, and with FW_AIOHTTP_INTERNALS=0 (every public fallback)
 a server answers the same bytes, Date aside, and its connection guard works the same."""
 
@@ -20,7 +20,7 @@ from tests.support import ServerProcess, wait_for
 APP = LIMITS_APP + '''
 from aiohttp import web
 
-from framework import compat
+from framework.compat import aiohttp as compat
 
 
 class CompatController:

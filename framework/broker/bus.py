@@ -14,8 +14,6 @@ from framework.broker.facades import BrokerFacade
 
 logger = logging.getLogger("framework.broker")
 
-_END = object()
-
 
 class Subscription:
     """Messages of one channel for one subscriber: ``subscribe(handler)`` or ``async for``.
@@ -26,15 +24,15 @@ class Subscription:
     def __init__(self, adapter: BrokerAdapter, channel: str) -> None:
         self.channel = channel
         self._adapter = adapter
-        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
-        self._handlers: list[Callable[[Any], Any]] = []
+        self._inbox: asyncio.Queue[str | None] = asyncio.Queue()  # payloads; None: the end
+        self._handlers: list[Callable[[Any], object]] = []
         self._pump: asyncio.Task[None] | None = None
         self._active = True
 
     def deliver(self, payload: str) -> None:
         self._inbox.put_nowait(payload)
 
-    def subscribe(self, handler: Callable[[Any], Any]) -> None:
+    def subscribe(self, handler: Callable[[Any], object]) -> None:
         """Call ``handler(message)`` (sync or async) for every message from now on."""
         self._handlers.append(handler)
         if self._pump is None:
@@ -45,10 +43,10 @@ class Subscription:
         if self._active:
             self._active = False
             await self._adapter.unsubscribe(self.channel, self.deliver)
-            self._inbox.put_nowait(_END)
+            self._inbox.put_nowait(None)
 
     async def _run_handlers(self) -> None:
-        while (payload := await self._inbox.get()) is not _END:
+        while (payload := await self._inbox.get()) is not None:
             for handler in list(self._handlers):
                 try:
                     result = handler(decode(payload))
@@ -65,7 +63,7 @@ class Subscription:
 
     async def __anext__(self) -> Any:
         payload = await self._inbox.get()
-        if payload is _END:
+        if payload is None:
             raise StopAsyncIteration
         return decode(payload)
 
@@ -81,7 +79,7 @@ class BrokerBus(BrokerFacade):
 
     kind = "bus"
 
-    async def publish(self, channel: str, message: Any) -> None:
+    async def publish(self, channel: str, message: object) -> None:
         """Send ``message`` (JSON-compatible) to the channel's subscribers."""
         check_name(channel, "channel")
         self._operations.count("publish")

@@ -17,7 +17,6 @@ import socket
 import struct
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
-from typing import Any
 
 import orjson
 
@@ -58,8 +57,9 @@ def _frame(payload: bytes, max_size: int) -> bytes:
     return HEADER.pack(size) + payload
 
 
-def decode_frame(payload: bytes) -> dict[str, Any]:
-    """Decode one frame's payload; raises FrameError for anything but a JSON object."""
+def decode_frame(payload: bytes) -> dict[str, object]:
+    """Decode one frame's payload; raises FrameError for anything but a JSON object (whose
+    fields the receiver checks: the other process may send anything)."""
     try:
         message = orjson.loads(payload)
     except orjson.JSONDecodeError as error:
@@ -118,7 +118,7 @@ class Channel:
         self.write(message)
         await self._writer.drain()
 
-    async def receive(self) -> dict[str, Any] | None:
+    async def receive(self) -> dict[str, object] | None:
         """The next well-formed message, or None once the peer has closed its end.
 
         Garbage and oversized frames are logged with the peer's name and dropped.

@@ -18,7 +18,7 @@ def max_value_bytes(config: FrameworkConfig | None = None) -> int:
     return int(mb * MB)
 
 
-def encode(value: Any, what: str = "value", max_bytes: int | None = None) -> str:
+def encode(value: object, what: str = "value", max_bytes: int | None = None) -> str:
     """JSON text for ``value`` (dataclasses and datetimes included); TypeError otherwise.
 
     ``what`` names the argument in the error, e.g. ``"cache value for 'session:1'"``.
@@ -44,7 +44,7 @@ def decode(payload: str) -> Any:
     return orjson.loads(payload)
 
 
-def check_name(name: Any, what: str) -> str:
+def check_name(name: object, what: str) -> str:
     """Channel, key, lock and queue names are non-empty strings."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"{what} must be a non-empty str, got {name!r}")

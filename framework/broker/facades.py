@@ -34,7 +34,8 @@ def _check_ttl(ttl: object, what: str, optional: bool = True) -> float | None:
     return float(ttl)
 
 
-async def _call(function: Callable[..., Any], *args: Any) -> Any:
+async def _call(function: Callable[..., object], *args: object) -> object:
+    """``function(*args)``, awaited when it returns an awaitable (an async function)."""
     result = function(*args)
     return await result if inspect.isawaitable(result) else result
 
@@ -65,7 +66,7 @@ class BrokerFacade:
         self._max_value_bytes = max_value_bytes(config)
         self._operations = Operations(self.kind, metrics)
 
-    def _encode(self, value: Any, what: str) -> str:
+    def _encode(self, value: object, what: str) -> str:
         """``value`` as JSON text: TypeError if it is not JSON, ValueError if it is too big."""
         return encode(value, what, self._max_value_bytes)
 
@@ -103,7 +104,7 @@ class _LockRequest:
         self._locks, self._name, self._ttl, self._timeout = locks, name, ttl, timeout
         self._held: HeldLock | None = None
 
-    def __await__(self) -> Generator[Any, None, HeldLock]:
+    def __await__(self) -> Generator[object, None, HeldLock]:
         return self._locks._wait_for(self._name, self._ttl, self._timeout).__await__()
 
     async def __aenter__(self) -> HeldLock:
@@ -180,7 +181,7 @@ class BrokerCache(BrokerFacade):
         payload = await self._adapter.cache_get(key)
         return None if payload is None else decode(payload)
 
-    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+    async def set(self, key: str, value: object, ttl: float | None = None) -> None:
         """Store ``value`` for ``ttl`` seconds (None: until deleted)."""
         check_name(key, "cache key")
         ttl = _check_ttl(ttl, "cache ttl")
@@ -192,7 +193,7 @@ class BrokerCache(BrokerFacade):
         self._operations.count("delete")
         await self._adapter.cache_delete(key)
 
-    async def get_or_set(self, key: str, build: Callable[[], Any],
+    async def get_or_set(self, key: str, build: Callable[[], object],
                          ttl: float | None = None) -> Any:
         """The cached value, or ``build()``'s (sync or async), stored with ``ttl``.
 
@@ -222,7 +223,7 @@ class BrokerKeyValue(BrokerFacade):
         payload = await self._adapter.kv_get(key)
         return None if payload is None else decode(payload)
 
-    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+    async def set(self, key: str, value: object, ttl: float | None = None) -> None:
         check_name(key, "key")
         ttl = _check_ttl(ttl, "key-value ttl")
         self._operations.count("set")
@@ -265,7 +266,7 @@ class BrokerQueue(BrokerFacade):
 
     kind = "queue"
 
-    async def produce(self, queue: str, message: Any, delay: float = 0) -> None:
+    async def produce(self, queue: str, message: object, delay: float = 0) -> None:
         """Queue ``message``; with ``delay`` it is held back that many seconds."""
         check_name(queue, "queue name")
         if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:
@@ -274,7 +275,7 @@ class BrokerQueue(BrokerFacade):
         await self._adapter.produce(
             queue, self._encode(message, f"message for queue {queue!r}"), float(delay))
 
-    async def consume(self, queue: str, handler: Callable[[Any], Any],
+    async def consume(self, queue: str, handler: Callable[[Any], object],
                       max_parallel: int = 1, max_attempts: int | None = None) -> QueueConsumer:
         """Call ``handler(message)`` (sync or async) for the queue's messages.
 

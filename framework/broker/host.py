@@ -1,6 +1,6 @@
 """BrokerHost: the master serves its engine to worker processes over their pipes.
 
-The master's per-worker reader loop calls ``handle`` with each ``"b"`` frame; replies and
+The master's per-worker reader loop calls ``handle`` with each broker frame; replies and
 pushes go out through the process's ``Outlet`` (its end of the pipe) given at ``attach``,
 split to fit the pipe's frame limit: an answer too big to send becomes an error answer. A
 cache write is answered only after every other process holding a near copy of the key has
@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from framework.broker.adapter import BrokerAdapter
 from framework.broker.codec import max_value_bytes
@@ -180,8 +180,8 @@ class BrokerHost:
         self.engine.detach(remote.process)
         remote.detached()
 
-    def handle(self, process_key: Hashable, message: dict[str, Any]) -> None:
-        """Carry out one ``"b"`` frame from ``process_key``; bad frames are logged, not fatal.
+    def handle(self, process_key: Hashable, message: Mapping[str, object]) -> None:
+        """Carry out one broker frame from ``process_key``; bad frames are logged, not fatal.
 
         ``message`` is JSON as the pipe brought it: its fields are checked where used."""
         remote = self._processes.get(process_key)

@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from framework.broker.protocol import BrokerError
-from framework.unavailable import ServiceUnavailable
+from framework.errors import ServiceUnavailable
 
 # Redis refused, dropped or did not answer in time (not: the call was wrong).
 REDIS_OUTAGES = (RedisConnectionError, RedisTimeoutError)

@@ -3,7 +3,7 @@
 Many calls can be in flight at once, matched by id; the frames of one event-loop turn go
 out in as few batch frames as the pipe's frame limit allows. A call whose frame cannot be
 sent fails alone; a call the master leaves unanswered for ``call_timeout`` seconds raises
-BrokerUnavailable. The worker's reader loop hands every ``"b"`` frame to ``PipeAdapter.handle``:
+BrokerUnavailable. The worker's reader loop hands every broker frame to ``PipeAdapter.handle``:
 replies, bus messages, queue jobs and near-copy invalidations (acknowledged at once, so the
 writer's call can return).
 """
@@ -14,6 +14,7 @@ import asyncio
 import collections
 import itertools
 import logging
+from collections.abc import Mapping
 from typing import Any, cast
 
 from framework.broker.adapter import (
@@ -57,7 +58,7 @@ class PipeAdapter(BrokerAdapter):
         super().__init__()
         self._channel = channel
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pending: dict[int, asyncio.Future[object]] = {}
         self._outbox: list[BrokerFrame] = []
         self._closed = False
         self.near = NearCache()
@@ -68,16 +69,14 @@ class PipeAdapter(BrokerAdapter):
 
     # frames from the master
 
-    def handle(self, message: dict[str, Any]) -> None:
-        """Take one ``"b"`` frame from the master (called by the worker's reader loop)."""
+    def handle(self, message: Mapping[str, object]) -> None:
+        """Take one broker frame from the master (called by the worker's reader loop)."""
         frames = message.get("batch")
-        if isinstance(frames, list):
-            for frame in frames:
-                self._take(frame)
-        else:
-            self._take(message)
+        for frame in frames if isinstance(frames, list) else [message]:
+            self._take(cast(BrokerFrame, frame))
 
-    def _take(self, message: Any) -> None:
+    def _take(self, message: BrokerFrame) -> None:
+        """One frame as the master's host writes them; a malformed one is logged and dropped."""
         try:
             if "re" in message:
                 self._answer(message)
@@ -95,7 +94,7 @@ class PipeAdapter(BrokerAdapter):
             logger.warning("malformed broker frame from the master dropped (%r): %r", error,
                            message)
 
-    def _answer(self, message: dict[str, Any]) -> None:
+    def _answer(self, message: BrokerFrame) -> None:
         future = self._pending.pop(message["re"], None)
         if future is None or future.done():
             return
@@ -163,8 +162,9 @@ class PipeAdapter(BrokerAdapter):
             if not future.done():
                 future.set_exception(error)
 
-    async def _call(self, op: str, **fields: Any) -> Any:
-        """Send one request and wait for its answer: the answer is the backpressure."""
+    async def _call(self, op: str, **fields: object) -> Any:
+        """Send one request and wait for its answer (any JSON value): the answer is the
+        backpressure."""
         if self._closed:
             raise BrokerUnavailable("the master", "its pipe is closed")
         request_id = next(self._ids)
@@ -289,7 +289,7 @@ def attach_to_master(channel: Channel, config: FrameworkConfig | None = None) ->
     """An adapter talking to the master over ``channel`` (a worker makes it its BrokerAdapter).
 
     The channel's frame limit grows to hold the largest value ``config`` allows (the
-    master's end must use the same). The worker's reader loop must pass every ``"b"``
+    master's end must use the same). The worker's reader loop must pass every broker
     frame to the returned adapter's ``handle`` and await its ``close()`` when the pipe ends.
     """
     channel.max_frame_size = frame_limit(max_value_bytes(config))

@@ -10,7 +10,7 @@ holds the largest value a call may carry (``frame_limit``).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, TypedDict
+from typing import NamedTuple, TypedDict
 
 import orjson
 
@@ -37,7 +37,7 @@ class BrokerFrame(TypedDict, total=False):
     id: int                   # a request's id; its answer carries it as ``re``
     op: str                   # the operation (host.BrokerHost's table)
     re: int
-    r: Any                    # the answer: any JSON value
+    r: object                 # the answer: any JSON value
     e: list[str]              # an error answer: [error type, message]
     p: str                    # a push from the host: "msg", "job" or "inv"
     batch: list[BrokerFrame]  # the frames of one event-loop turn

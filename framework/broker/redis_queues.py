@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Awaitable
-from typing import Any, cast
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -101,14 +101,15 @@ class RedisQueues:
                                      args=[int(time.time() * 1000)])
         return int(moved)
 
-    def bury(self, pipe: Any, queue: str, payload: str, attempts: int, error: str) -> None:
+    def bury(self, pipe: aioredis.client.Pipeline, queue: str, payload: str, attempts: int,
+             error: str) -> None:
         """Add to ``pipe`` the writing of a job's dead letter to ``<queue>.dead``."""
         pipe.xadd(self.stream(dead_queue(queue)),
                   {"v": dead_record(payload, attempts, error), "n": 0, "m": payload})
 
     async def status(self) -> QueueStatus:
         names = sorted(name.decode() if isinstance(name, bytes) else name
-                       for name in await cast("Awaitable[set[Any]]",
+                       for name in await cast("Awaitable[set[bytes | str]]",
                                               self._client.smembers(self._names)))
         names = [name for name in names if not name.endswith(DEAD_SUFFIX)]
         async with self._client.pipeline(transaction=False) as pipe:

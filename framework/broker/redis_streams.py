@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any, cast
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -162,7 +162,7 @@ class StreamConsumer:
                 task = loop.create_task(self._run(entry_id, fields))
                 self._running[entry_id] = task
 
-    async def _run(self, entry_id: bytes, fields: dict[bytes, Any]) -> None:
+    async def _run(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         payload = fields[b"v"].decode()
         attempt = int(fields.get(b"n", b"0")) + 1
         job_attempt.set((attempt, self._max_attempts))

@@ -10,8 +10,6 @@ from typing import Any
 
 from framework.app import App
 from framework.di.provider import Declaration, token_name
-from framework.http import routes_of
-from framework.http.plan import plan_route
 from framework.module import ModuleTree
 from framework.rpc.actions import actions_of, controller_name
 from framework.rpc.endpoint import RPC_PATH
@@ -27,11 +25,9 @@ def routes_table(app: App) -> Table:
     """Every HTTP route with where its parameters come from (its route plan), then
     every RPC action (method RPC, path ``<controller>.<action>``)."""
     rows: list[tuple[str, ...]] = []
-    for controller in app.controllers:
-        for method, path, function in routes_of(controller):
-            params = plan_route(function, method, path).params
-            rows.append((method, path, controller.__qualname__, function.__name__,
-                         "; ".join(param.describe() for param in params)))
+    for plan in app.route_plans:
+        rows.append((plan.method, plan.path, plan.controller.__qualname__,
+                     plan.function.__name__, "; ".join(param.describe() for param in plan.params)))
     for controller in app.controllers:
         rpc_name = controller_name(controller)
         if rpc_name:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import types
 import typing
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ class Dependency:
     """One parameter to fill: by ``token``; None allowed when ``optional``."""
 
     name: str
-    token: Any
+    token: Hashable
     optional: bool
     has_default: bool
     positional_only: bool
@@ -56,7 +57,7 @@ def dependencies_of(target: Any, skip: frozenset[str] = frozenset()) -> list[Dep
     return dependencies
 
 
-def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+def _unwrap_optional(annotation: Hashable) -> tuple[Hashable, bool]:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(members) == 1 and len(typing.get_args(annotation)) == 2:

@@ -106,12 +106,12 @@ class Container:
         build = providers.Factory(target, *args, **kwargs) if args or kwargs else target
         return request_scoped(build, name)
 
-    def _inject(self, declaration: Declaration,
-                dependencies: list[Dependency]) -> tuple[list[Any], dict[str, Any], Any]:
+    def _inject(self, declaration: Declaration, dependencies: list[Dependency]
+                ) -> tuple[list[object], dict[str, object], Hashable | None]:
         """Providers for the dependencies, and one of them holding a request-scoped service."""
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
-        request_dependency = None
+        args: list[object] = []
+        kwargs: dict[str, object] = {}
+        request_dependency: Hashable | None = None
         positional = True
         for dependency in dependencies:
             found = declaration.lookup(dependency.token)
@@ -120,7 +120,7 @@ class Container:
                     positional = False
                     continue
                 if dependency.optional:
-                    value: Any = None
+                    value: object = None
                 else:
                     raise MissingDependency(
                         f"{self._consumers_text(declaration, dependency.token)}: no provider "

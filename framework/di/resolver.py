@@ -5,7 +5,7 @@ An App is one; so is anything with ``get`` and ``request_scope``. Imports point 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from framework.di.scope import RequestScope
@@ -14,7 +14,7 @@ from framework.di.scope import RequestScope
 class Resolver(Protocol):
     """Resolves tokens in this process and opens the scope of one request."""
 
-    def get(self, token: Any) -> Any:
+    def get(self, token: Hashable) -> Any:
         """The provider of ``token``'s value (request-scoped ones inside a request scope)."""
         ...
 

@@ -10,16 +10,20 @@ import functools
 import html
 import json
 import mimetypes
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 import swagger_ui_bundle  # type: ignore[import-untyped]  # ships no py.typed
 from aiohttp import hdrs, web
 
-from framework import http
 from framework.errors import DeclarationError
 from framework.http.openapi import openapi_document
+from framework.http.plan import RoutePlan
+from framework.http.responses import JsonResponse, error_response
 from framework.http.router import Router
+
+__all__ = ["ASSETS", "ASSETS_PATH", "DOCS_PATH", "ApiDocs"]
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs/assets"
@@ -45,8 +49,8 @@ _PAGE = """<!DOCTYPE html>
 class ApiDocs:
     """The handlers of the document, the page and its assets for one app."""
 
-    def __init__(self, controllers: list[type], title: str, openapi_path: str) -> None:
-        self.document = orjson.dumps(openapi_document(controllers, title))
+    def __init__(self, plans: Sequence[RoutePlan], title: str, openapi_path: str) -> None:
+        self.document = orjson.dumps(openapi_document(plans, title))
         self.openapi_path = openapi_path
         self.page = _PAGE.format(title=html.escape(f"{title} - API docs"), assets=ASSETS_PATH,
                                  spec_url=json.dumps(openapi_path)).encode()
@@ -64,7 +68,7 @@ class ApiDocs:
                     continue
 
     async def serve_document(self, request: web.Request) -> web.StreamResponse:
-        return http.JsonResponse(self.document)
+        return JsonResponse(self.document)
 
     async def serve_page(self, request: web.Request) -> web.StreamResponse:
         return web.Response(body=self.page, content_type="text/html", charset="utf-8")
@@ -72,7 +76,7 @@ class ApiDocs:
     async def serve_asset(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if name not in ASSETS:
-            return http.error_response(404, f"no docs asset {name!r}")
+            return error_response(404, f"no docs asset {name!r}")
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         return web.Response(body=_asset(name), content_type=content_type,
                             headers={hdrs.CACHE_CONTROL: "public, max-age=86400"})

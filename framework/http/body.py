@@ -11,10 +11,11 @@ answered back.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from aiohttp import hdrs, web
+
+__all__ = ["MAX_DEPTH", "json_content_type_problem", "nested_too_deep",
+           "require_json_content_type"]
 
 MAX_DEPTH = 128
 _ORJSON_WRITE_DEPTH = 255  # orjson.dumps refuses deeper values ("Recursion limit reached")
@@ -47,7 +48,7 @@ def require_json_content_type(request: web.Request) -> None:
         raise web.HTTPUnsupportedMediaType(text=problem)
 
 
-def nested_too_deep(raw: bytes | str, value: Any) -> bool:
+def nested_too_deep(raw: bytes | str, value: object) -> bool:
     """Whether ``value``, decoded from ``raw``, nests deeper than MAX_DEPTH levels.
 
     Most bodies open fewer brackets than MAX_DEPTH and are passed on counting them. Others

@@ -12,7 +12,9 @@ from collections.abc import Iterable
 
 from aiohttp import hdrs, web
 
-from framework import http
+from framework.http.responses import error_response
+
+__all__ = ["ALLOWED_METHODS", "ANY_ORIGIN", "MAX_AGE", "Cors"]
 
 ANY_ORIGIN = "*"
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -40,7 +42,7 @@ class Cors:
             return None
         allowed = self.allowed(origin)
         if allowed is None:
-            return http.error_response(403, f"origin {origin} is not allowed (cors_origins)")
+            return error_response(403, f"origin {origin} is not allowed (cors_origins)")
         response = web.Response(status=204)
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = allowed
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = ALLOWED_METHODS

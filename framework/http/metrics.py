@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 import psutil
 from aiohttp import hdrs, web
 
-from framework import http
 from framework.errors import DeclarationError
+from framework.http.handlers import Handler
+from framework.http.responses import error_response
 from framework.http.router import Router
 from framework.metrics import (
     DEFAULT_BUCKETS,
@@ -26,8 +27,9 @@ from framework.metrics import (
     counter_entry,
     histogram_entry,
 )
-from framework.server.master.metrics import MetricsUnavailable, one_process_exposition
-from framework.server.master.metrics_sum import CONTENT_TYPE
+from framework.metrics_sum import CONTENT_TYPE, MetricsUnavailable, one_process_exposition
+
+__all__ = ["BOUNDS", "METHODS", "UNMATCHED", "HttpMetrics"]
 
 # A method outside these is counted as OTHER: label values a client chooses stay few.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT",
@@ -40,11 +42,11 @@ class HttpMetrics:
     """fw_http_requests_total, fw_http_request_duration_seconds, fw_http_requests_in_flight
     and fw_worker_resident_memory_bytes of one HttpServer, in its process's Metrics."""
 
-    def __init__(self, metrics: Metrics, templates: Callable[[], Mapping[http.Handler, str]],
+    def __init__(self, metrics: Metrics, templates: Callable[[], Mapping[Handler, str]],
                  in_flight: Callable[[], int]) -> None:
         self._templates = templates
         # method -> handler -> status -> cell: no key to build per request
-        self._cells: dict[str, dict[http.Handler, dict[int, list[float]]]] = {}
+        self._cells: dict[str, dict[Handler, dict[int, list[float]]]] = {}
         self._width = len(BOUNDS) + 2  # a count per bucket (+Inf last), then the sum
         metrics.add_source(self.entries)
         metrics.gauge("fw_http_requests_in_flight",
@@ -54,7 +56,7 @@ class HttpMetrics:
                       "Resident memory of the process (RSS), in bytes").set_function(
             lambda: process.memory_info().rss)
 
-    def observe(self, method: str, handler: http.Handler, status: int, seconds: float) -> None:
+    def observe(self, method: str, handler: Handler, status: int, seconds: float) -> None:
         """Count one answered request: the hot path, so three dict lookups and two additions."""
         try:
             cell = self._cells[method][handler][status]
@@ -63,7 +65,7 @@ class HttpMetrics:
         cell[bisect_left(BOUNDS, seconds)] += 1
         cell[-1] += seconds
 
-    def _new_cell(self, method: str, handler: http.Handler, status: int) -> list[float]:
+    def _new_cell(self, method: str, handler: Handler, status: int) -> list[float]:
         if method not in METHODS:
             method = "OTHER"
         by_status = self._cells.setdefault(method, {}).setdefault(handler, {})
@@ -90,7 +92,7 @@ class HttpMetrics:
                 ("method", "route"), BOUNDS, durations),
         }
 
-    def _every_cell(self) -> Iterator[tuple[str, http.Handler, int, list[float]]]:
+    def _every_cell(self) -> Iterator[tuple[str, Handler, int, list[float]]]:
         for method, by_handler in self._cells.items():
             for handler, by_status in by_handler.items():
                 for status, cell in by_status.items():
@@ -105,7 +107,7 @@ class HttpMetrics:
             try:
                 body = await scrape() if scrape is not None else one_process_exposition(metrics)
             except MetricsUnavailable as error:
-                return http.error_response(503, str(error))
+                return error_response(503, str(error))
             return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE})
         try:
             router.add_route(hdrs.METH_GET, path, answer_metrics)

@@ -10,21 +10,25 @@ import enum
 import re
 import types
 import typing
+from collections.abc import Sequence
 from typing import Any, Union
 
 from aiohttp import web
 
-from framework.http import routes_of
-from framework.http.plan import Param, RoutePlan, plan_route
-from framework.values.convert import type_hints
+from framework.http.plan import Param, RoutePlan
+from framework.values.fields import NONE, TypeForm, type_hints
 from framework.values.schema import REF_PREFIX, Schema, Schemas, with_constraints
+
+__all__ = ["ERROR_SCHEMA", "OPENAPI_VERSION", "JsonObject", "openapi_document"]
+
+#: an object of the document: any JSON under string keys
+JsonObject = dict[str, Any]
 
 OPENAPI_VERSION = "3.1.0"
 _TEMPLATE_REGEX = re.compile(r"\{(\w+):[^}]*\}")  # aiohttp's {name:regex}: OpenAPI has {name}
-_NONE = type(None)
 _TEXT_WHERE = ("path", "query", "header", "cookie")
 
-#: the body of every error fw answers (framework.http.error_response)
+#: the body of every error fw answers (framework.http.responses.error_response)
 ERROR_SCHEMA: Schema = {
     "title": "Error",
     "type": "object",
@@ -50,18 +54,17 @@ _ERRORS = {
 }
 
 
-def openapi_document(controllers: list[type], title: str, version: str = "1.0.0"
-                     ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every route of ``controllers``."""
+def openapi_document(plans: Sequence[RoutePlan], title: str, version: str = "1.0.0"
+                     ) -> JsonObject:
+    """The OpenAPI 3.1 document of the routes ``plans`` describe (the App's route_plans)."""
     schemas = Schemas()
-    paths: dict[str, dict[str, Any]] = {}
+    paths: dict[str, JsonObject] = {}
     operation_ids: set[str] = set()
-    for controller in controllers:
-        for method, path, func in routes_of(controller):
-            plan = plan_route(func, method, path)
-            operation = _operation(plan, type_hints(func).get("return", Any), schemas)
-            operation["operationId"] = _unique(plan.qualname.replace(".", "_"), operation_ids)
-            paths.setdefault(_TEMPLATE_REGEX.sub(r"{\1}", path), {})[method.lower()] = operation
+    for plan in plans:
+        operation = _operation(plan, type_hints(plan.function).get("return", object), schemas)
+        operation["operationId"] = _unique(plan.qualname.replace(".", "_"), operation_ids)
+        template = _TEMPLATE_REGEX.sub(r"{\1}", plan.path)
+        paths.setdefault(template, {})[plan.method.lower()] = operation
     components = {**schemas.components, "Error": ERROR_SCHEMA}
     return {"openapi": OPENAPI_VERSION, "info": {"title": title, "version": version},
             "paths": paths, "components": {"schemas": components}}
@@ -77,8 +80,8 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _operation(plan: RoutePlan, returns: Any, schemas: Schemas) -> dict[str, Any]:
-    operation: dict[str, Any] = {
+def _operation(plan: RoutePlan, returns: TypeForm, schemas: Schemas) -> JsonObject:
+    operation: JsonObject = {
         "summary": plan.qualname,
         "parameters": [_parameter(param, schemas) for param in plan.params
                        if param.where in _TEXT_WHERE],
@@ -107,7 +110,7 @@ _LIST_STYLES = {"query": {"style": "form", "explode": True},
                 "header": {"style": "simple", "explode": False}}
 
 
-def _parameter(param: Param, schemas: Schemas) -> dict[str, Any]:
+def _parameter(param: Param, schemas: Schemas) -> JsonObject:
     """A text parameter as OpenAPI writes it: the schema of what its text is read as
     (``X`` of ``X | None``: a parameter left out takes its default)."""
     schema = with_constraints(schemas.of(param.text_type), param.constraints)
@@ -120,25 +123,25 @@ def _parameter(param: Param, schemas: Schemas) -> dict[str, Any]:
     return described
 
 
-def _json_default(value: Any) -> Any:
+def _json_default(value: object) -> object:
     """A parameter's default as JSON, or None when it has no plain JSON form."""
     if isinstance(value, enum.Enum):
         value = value.value
     return value if isinstance(value, (str, int, float, bool)) else None
 
 
-def _success(status: int | None, returns: Any, schemas: Schemas) -> dict[str, Any]:
+def _success(status: int | None, returns: TypeForm, schemas: Schemas) -> JsonObject:
     """The answers of a handler that returns ``returns``, as framework.http.to_response
     writes them: JSON, text for str, no content for None (204 unless ``status`` says)."""
     options = (typing.get_args(returns)
                if typing.get_origin(returns) in (Union, types.UnionType) else (returns,))
-    values = [option for option in options if option is not _NONE]
-    responses: dict[str, Any] = {}
+    values = [option for option in options if option is not NONE]
+    responses: JsonObject = {}
     if len(values) < len(options) or not values:
         responses[str(status or 204)] = {"description": "no content"}
     if not values:
         return responses
-    answer: dict[str, Any] = {"description": "the handler's answer"}
+    answer: JsonObject = {"description": "the handler's answer"}
     returns = values[0] if len(values) == 1 else Union[tuple(values)]  # noqa: UP007
     if returns is str:
         answer["content"] = {"text/plain": {"schema": {"type": "string"}}}

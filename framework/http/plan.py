@@ -1,8 +1,13 @@
 """Route plans: where each parameter of a controller method comes from, decided once as data.
 
-A RoutePlan lists every parameter with where it is read (path, query, header, cookie, body,
-the request, or the container), its value type, default and constraints. The App checks the
-plans when it is built; the server binds requests by them; ``fw debug:routes`` prints them.
+A RoutePlan names its controller class and method and lists every parameter with where it
+is read (path, query, header, cookie, body, the request, or the container), its value type,
+default and constraints. The App plans its routes once when it is built (``app.route_plans``)
+and checks them; the server binds requests by them (framework.http.binding), OpenAPI
+documents them and ``fw debug:routes`` prints them. A plan is plain data: this module
+imports no aiohttp, so the App knows its routes without the web layer. The one aiohttp type
+a plan must recognise, the request, is looked up among the modules already loaded (see
+``_is_request_class``).
 """
 
 from __future__ import annotations
@@ -10,57 +15,26 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import operator
 import re
+import sys
 import types
 import typing
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union
-
-from aiohttp import web
+from collections.abc import Callable, Sequence
+from typing import Annotated, Literal, Union
 
 from framework.errors import DeclarationError
-from framework.values.convert import (
-    Field,
-    check_fields,
-    fields_of,
-    parse_string,
-    type_hints,
-    type_name,
-    value_parser,
-)
+from framework.http.routes import BODY, Cookie, Header, route_status, routes_of
+from framework.values.fields import NONE, Field, TypeForm, fields_of, type_hints, type_name
+from framework.values.text import Parse, value_parser
+
+__all__ = ["REQUIRED", "Param", "RoutePlan", "Where", "check_bindable", "plan_route",
+           "plans_of"]
 
 Where = Literal["path", "query", "header", "cookie", "body", "request", "injected"]
+#: the default of a parameter that has none: it must be sent (or injected)
 REQUIRED = inspect.Parameter.empty
-NONE = type(None)
-ROUTES = "__fw_routes__"
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 _WHERE_WORDS = frozenset({"path", "query", "header", "cookie", "body"})
-
-
-@dataclasses.dataclass(frozen=True)
-class Header:
-    """``Annotated[str, http.Header()]``: the header named like the parameter (``_`` as ``-``),
-    or ``http.Header("X-Request-Id")``."""
-
-    name: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Cookie:
-    """``Annotated[str, http.Cookie()]``: the cookie of the parameter's name, or the one named."""
-
-    name: str | None = None
-
-
-class BodyMarker:
-    """The mark ``http.Body[T]`` puts on a parameter: the JSON request body, as T."""
-
-    def __repr__(self) -> str:
-        return "http.Body"
-
-
-BODY = BodyMarker()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,19 +43,18 @@ class Param:
 
     name: str
     where: Where
-    type: Any
-    default: Any = REQUIRED
+    type: TypeForm
+    default: object = REQUIRED
     constraints: tuple[Field, ...] = ()
     key: str = ""
     #: text to value (path, query, header, cookie); a list's item parser for repeated keys
-    parse: Callable[[str], Any] | None = dataclasses.field(default=None, compare=False,
-                                                           repr=False)
+    parse: Parse | None = dataclasses.field(default=None, compare=False, repr=False)
     #: a list's item type and its constraints: each repeated key is one item
-    item_type: Any = None
+    item_type: TypeForm = None
     item_constraints: tuple[Field, ...] = ()
     #: what a text is read as: ``X`` of ``X | None``, since no text is None (the parameter
     #: left out takes its default); the published schema is this type's
-    text_type: Any = None
+    text_type: TypeForm = None
 
     @property
     def required(self) -> bool:
@@ -109,6 +82,9 @@ class RoutePlan:
     path: str
     status: int | None
     params: tuple[Param, ...]
+    #: the class whose method serves the route (resolved per request) and that method
+    controller: type
+    function: Callable[..., object]
 
     @functools.cached_property
     def texts(self) -> tuple[Param, ...]:
@@ -127,7 +103,7 @@ class RoutePlan:
     def requests(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params if p.where == "request")
 
-    def unbindable(self, provides: Callable[[Any], bool]) -> str | None:
+    def unbindable(self, provides: Callable[[TypeForm], bool]) -> str | None:
         """The line saying which injected parameter no provider declares; None if all are."""
         for param in self.injected:
             if not provides(param.type):
@@ -140,84 +116,17 @@ class RoutePlan:
                         f"header or cookie type and no provider declares it{hint}")
         return None
 
-    def bind_texts(self, request: web.Request, errors: list[tuple[str, str, str]]
-                   ) -> dict[str, Any]:
-        """The text-borne arguments of ``request``; each fault appended to ``errors``."""
-        kwargs: dict[str, Any] = {}
-        for param in self.texts:
-            source = _sources[param.where](request)
-            if param.key not in source:
-                if param.default is REQUIRED:
-                    errors.append((param.where, param.key, "missing"))
-                else:
-                    kwargs[param.name] = param.default
-                continue
-            parse = param.parse
-            assert parse is not None
-            try:
-                if param.item_type is None:
-                    value = parse_string(parse, param.text_type, _one_text(param, source))
-                    if param.constraints:
-                        value = _checked(value, param.constraints)
-                else:
-                    value = _checked([_checked(parse_string(parse, param.item_type, text),
-                                               param.item_constraints)
-                                      for text in _items(param, source)], param.constraints)
-            except ValueError as error:
-                errors.append((param.where, param.key, str(error)))
-                continue
-            kwargs[param.name] = value
-        for name in self.requests:
-            kwargs[name] = request
-        return kwargs
+
+def plans_of(controllers: Sequence[type]) -> list[RoutePlan]:
+    """The plan of every route of ``controllers``, in declaration order."""
+    return [plan_route(controller, func, method, path) for controller in controllers
+            for method, path, func in routes_of(controller)]
 
 
-def _one_text(param: Param, source: Any) -> str:
-    """The text of a one-value parameter; ValueError when a query repeats its key (an array,
-    which its schema does not take)."""
-    if param.where != "query":
-        return str(source[param.key])
-    texts: list[str] = source.getall(param.key)
-    if len(texts) > 1:
-        raise ValueError(f"expected one value, got {len(texts)}: {texts!r}")
-    return texts[0]
-
-
-def _items(param: Param, source: Any) -> list[str]:
-    """The texts of a list parameter's items: one per repeated query key; for a header, each
-    comma-separated element of every line (HTTP's list syntax; empty elements do not count)."""
-    texts: list[str] = source.getall(param.key)
-    if param.where != "header":
-        return texts
-    return [item for text in texts for item in (part.strip() for part in text.split(","))
-            if item]
-
-
-def _checked(value: Any, constraints: tuple[Field, ...]) -> Any:
-    """``value``, or ValueError naming the first constraint it breaks."""
-    if constraints and (problem := check_fields(constraints, value)) is not None:
-        raise ValueError(problem)
-    return value
-
-
-_sources: dict[str, Callable[[web.Request], Any]] = {
-    "path": operator.attrgetter("match_info"),
-    "query": operator.attrgetter("query"),
-    "header": operator.attrgetter("headers"),
-    "cookie": operator.attrgetter("cookies"),
-}
-
-
-def route_status(func: Callable[..., Any], method: str, path: str) -> int | None:
-    """The ``status=`` the route decorator gave ``method path`` of ``func``."""
-    return next((status for m, p, status in getattr(func, ROUTES, ())
-                 if (m, p) == (method, path)), None)
-
-
-@functools.cache
-def plan_route(func: Callable[..., Any], method: str, path: str) -> RoutePlan:
-    """The plan of ``func`` served at ``method path``; DeclarationError names what cannot be
-    bound (the container's part is checked by ``RoutePlan.unbindable``)."""
+def plan_route(controller: type, func: Callable[..., object], method: str,
+               path: str) -> RoutePlan:
+    """The plan of ``controller``'s ``func`` served at ``method path``; DeclarationError names
+    what cannot be bound (the container's part is checked by ``RoutePlan.unbindable``)."""
     hints = type_hints(func)
     path_names = set(_PATH_PARAM.findall(path))
     parameters = list(inspect.signature(func).parameters.values())[1:]
@@ -227,10 +136,11 @@ def plan_route(func: Callable[..., Any], method: str, path: str) -> RoutePlan:
                                f"{{{sorted(missing)[0]}}} but no parameter of that name")
     params = tuple(_plan_param(func.__qualname__, p, hints.get(p.name, REQUIRED), path_names)
                    for p in parameters)
-    return RoutePlan(func.__qualname__, method, path, route_status(func, method, path), params)
+    return RoutePlan(func.__qualname__, method, path, route_status(func, method, path), params,
+                     controller, func)
 
 
-def _plan_param(qualname: str, param: inspect.Parameter, tp: Any,
+def _plan_param(qualname: str, param: inspect.Parameter, tp: TypeForm,
                 path_names: set[str]) -> Param:
     name, default = param.name, param.default
     value_type, constraints = fields_of(tp)
@@ -247,7 +157,7 @@ def _plan_param(qualname: str, param: inspect.Parameter, tp: Any,
                            constraints)
     if name in path_names:
         return _text_param(qualname, name, "path", name, value_type, default, constraints)
-    if isinstance(value_type, type) and issubclass(value_type, web.BaseRequest):
+    if _is_request_class(value_type):
         return Param(name, "request", value_type)
     word = next((m for m in marks if isinstance(m, str) and m.lower() in _WHERE_WORDS), None)
     if word is not None:
@@ -260,12 +170,20 @@ def _plan_param(qualname: str, param: inspect.Parameter, tp: Any,
     return queried if queried is not None else Param(name, "injected", value_type, default)
 
 
-def _read_text(name: str, where: Where, key: str, tp: Any, default: Any,
+def _is_request_class(tp: TypeForm) -> bool:
+    """Whether ``tp`` is aiohttp's request class or one derived from it. A class can derive
+    from it only once aiohttp is loaded, so it is looked up there instead of imported."""
+    web_request = sys.modules.get("aiohttp.web_request")
+    return (web_request is not None and isinstance(tp, type)
+            and issubclass(tp, web_request.BaseRequest))
+
+
+def _read_text(name: str, where: Where, key: str, tp: TypeForm, default: object,
                constraints: list[Field]) -> Param | None:
     """The plan of a parameter read from text, or None when ``tp`` cannot be: a value type, or
     a list of one in a query or header, optional or not, with any constraints."""
     text_type, inner = fields_of(_without_none(tp))
-    item_type: Any = None
+    item_type: TypeForm = None
     item_constraints: list[Field] = []
     if typing.get_origin(text_type) is list:
         if where not in ("query", "header"):
@@ -278,7 +196,7 @@ def _read_text(name: str, where: Where, key: str, tp: Any, default: Any,
                  tuple(item_constraints), text_type)
 
 
-def _without_none(tp: Any) -> Any:
+def _without_none(tp: TypeForm) -> TypeForm:
     """``X`` of ``X | None`` (and ``X | Y`` of ``X | Y | None``); any other type as it is."""
     if typing.get_origin(tp) not in (Union, types.UnionType):
         return tp
@@ -286,8 +204,8 @@ def _without_none(tp: Any) -> Any:
     return options[0] if len(options) == 1 else Union[options]  # noqa: UP007
 
 
-def _text_param(qualname: str, name: str, where: Where, key: str, tp: Any, default: Any,
-                constraints: list[Field]) -> Param:
+def _text_param(qualname: str, name: str, where: Where, key: str, tp: TypeForm,
+                default: object, constraints: list[Field]) -> Param:
     param = _read_text(name, where, key, tp, default, constraints)
     if param is None:
         raise DeclarationError(
@@ -297,7 +215,7 @@ def _text_param(qualname: str, name: str, where: Where, key: str, tp: Any, defau
     return param
 
 
-def check_bindable(plans: list[RoutePlan], provides: Callable[[Any], bool]) -> None:
+def check_bindable(plans: Sequence[RoutePlan], provides: Callable[[TypeForm], bool]) -> None:
     """Raise DeclarationError for the first route parameter nothing can bind."""
     for plan in plans:
         problem = plan.unbindable(provides)

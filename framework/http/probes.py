@@ -12,10 +12,12 @@ from collections.abc import Callable
 
 from aiohttp import hdrs, web
 
-from framework import http
 from framework.config import FrameworkConfig
 from framework.errors import DeclarationError
+from framework.http.responses import JsonResponse, error_response
 from framework.http.router import Router
+
+__all__ = ["HEALTHY", "Probes"]
 
 HEALTHY = b'{"status": "ok"}'
 
@@ -42,12 +44,12 @@ class Probes:
     async def health(self, request: web.Request) -> web.StreamResponse:
         """200 while this process runs: it could answer."""
         self.answered += 1
-        return http.JsonResponse(HEALTHY)
+        return JsonResponse(HEALTHY)
 
     async def ready(self, request: web.Request) -> web.StreamResponse:
         """200 while this process takes new work; 503 once it drains (it is stopping or
         being replaced), so a load balancer sends the next requests elsewhere."""
         self.answered += 1
         if self._draining():
-            return http.error_response(503, "draining: this process takes no new work")
-        return http.JsonResponse(HEALTHY)
+            return error_response(503, "draining: this process takes no new work")
+        return JsonResponse(HEALTHY)

@@ -16,9 +16,11 @@ from re import Match, Pattern
 
 from aiohttp import hdrs, web
 
-from framework.compat import set_match_info
+from framework.compat.aiohttp import set_match_info
 from framework.errors import DeclarationError
-from framework.http import Handler
+from framework.http.handlers import Handler
+
+__all__ = ["Router", "route_template"]
 
 _ANY = hdrs.METH_ANY
 _Wrap = Callable[[Handler], Handler]

@@ -4,10 +4,11 @@ Metrics, so the server's /metrics shows how background work goes, per queue."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from framework.broker.adapter import is_last_attempt, job_attempt
 from framework.metrics import Metrics
+
+JobRun = Callable[[object], Awaitable[None]]  # runs one job, given its message
 
 
 class JobMetrics:
@@ -43,13 +44,12 @@ class JobMetrics:
         self._failed.labels(queue).inc()
         (self._dead if dead else self._retried).labels(queue).inc()
 
-    def counted(self, queue: str,
-                run: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    def counted(self, queue: str, run: JobRun) -> JobRun:
         """``run`` (a job handler of ``queue``) counting each outcome: processed, or failed
         and then retried or dead, as the broker's attempt count for the job says."""
         self.watch(queue)
 
-        async def run_and_count(message: Any) -> None:
+        async def run_and_count(message: object) -> None:
             try:
                 await run(message)
             except Exception:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Hashable
+from typing import Protocol
 
 from framework.broker import BrokerKeyValue, BrokerLock, BrokerQueue, QueueConsumer
 from framework.di.autowire import Dependency, dependencies_of
@@ -15,7 +15,7 @@ from framework.di.errors import MissingDependency
 from framework.di.provider import token_name
 from framework.di.resolver import Resolver
 from framework.jobs.declarations import Consumer, DeclaredJob, Schedule, declared_jobs
-from framework.jobs.metrics import JobMetrics
+from framework.jobs.metrics import JobMetrics, JobRun
 from framework.jobs.scheduler import SCHEDULE_QUEUE, Scheduler
 from framework.metrics import Metrics
 from framework.module import ModuleTree
@@ -51,16 +51,16 @@ class ScopedCall:
                     f"{job.name} -> {token_name(dependency.token)}: no provider for "
                     f"{token_name(dependency.token)} (declared in a module of this App?)")
 
-    def _declared(self, token: Any) -> bool:
+    def _declared(self, token: Hashable) -> bool:
         tree = self._app.module_tree
         return token in tree.configs or tree.find(token) is not None
 
-    def _resolve(self, dependency: Dependency) -> Any:
+    def _resolve(self, dependency: Dependency) -> object:
         if dependency.optional and not self._declared(dependency.token):
             return None
         return self._app.get(dependency.token)
 
-    async def __call__(self, *message: Any) -> None:
+    async def __call__(self, *message: object) -> None:
         async with self._app.request_scope():
             method = getattr(self._app.get(self._job.listener), self._job.attribute)
             values = {dependency.name: self._resolve(dependency)
@@ -93,7 +93,7 @@ class JobService:
             else:
                 schedules[job.name], runs[job.name] = job.mark, call
         if schedules:
-            async def run_schedule(message: Any) -> None:
+            async def run_schedule(message: object) -> None:
                 name = message.get("schedule") if isinstance(message, dict) else None
                 run = runs.get(name) if isinstance(name, str) else None
                 if run is None:  # a server sharing the broker runs other code
@@ -116,7 +116,7 @@ class JobService:
             await consumer.stop()
         self._consumers.clear()
 
-    def _counted(self, queue: str, run: Callable[..., Any]) -> Callable[[Any], Any]:
+    def _counted(self, queue: str, run: JobRun) -> JobRun:
         """``run`` counting each job's outcome (processed, failed, retried, dead) in
         fw_jobs_*_total when the app has Metrics."""
         return run if self._metrics is None else self._metrics.counted(queue, run)

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from framework.errors import FrameworkError
-from framework.values.convert import from_json, type_name
+from framework.values.convert import from_json
+from framework.values.faults import Fault, Faults
+from framework.values.fields import type_name
 
 _NAME = "__fw_rpc_controller__"
 _ACTION = "__fw_rpc_action__"
@@ -36,9 +38,9 @@ def controller_name(cls: type) -> str | None:
     return vars(cls).get(_NAME)
 
 
-def actions_of(cls: type) -> dict[str, Callable[..., Any]]:
+def actions_of(cls: type) -> dict[str, Callable[..., object]]:
     """The ``@rpc.action`` methods of ``cls`` by name, inherited ones included."""
-    found: dict[str, Callable[..., Any]] = {}
+    found: dict[str, Callable[..., object]] = {}
     for klass in reversed(cls.__mro__):
         for name, member in vars(klass).items():
             if getattr(member, _ACTION, False):
@@ -47,17 +49,18 @@ def actions_of(cls: type) -> dict[str, Callable[..., Any]]:
 
 
 class InvalidParams(FrameworkError):
-    """Params that do not fit the action; ``errors`` maps each parameter to its problem."""
+    """Params that do not fit the action; ``errors`` lists each Fault (where: "params",
+    field: the parameter, or "params" for the whole list)."""
 
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
+    def __init__(self, errors: list[Fault]) -> None:
         self.errors = errors
-        super().__init__("; ".join(f"{name!r} {problem}" for name, problem in errors))
+        super().__init__("; ".join(f"{fault.field!r} {fault.problem}" for fault in errors))
 
 
 class ParamsPlan:
     """An action's parameters, read once: names, annotations, defaults, which are positional."""
 
-    def __init__(self, func: Callable[..., Any]) -> None:
+    def __init__(self, func: Callable[..., object]) -> None:
         hints = inspect.get_annotations(func, eval_str=True)
         params = list(inspect.signature(func).parameters.values())[1:]
         for param in params:
@@ -70,24 +73,23 @@ class ParamsPlan:
 
     def bind(self, params: list[Any] | dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments for the action from JSON-RPC ``params``; InvalidParams names faults."""
-        errors: list[tuple[str, str]] = []
+        faults = Faults("params")
         if isinstance(params, list):
             if len(params) > len(self.positional):
-                errors.append(("params", f"takes at most {len(self.positional)} positional "
-                                         f"params, got {len(params)}"))
+                faults.add("params", f"takes at most {len(self.positional)} positional "
+                                     f"params, got {len(params)}")
             given = dict(zip(self.positional, params, strict=False))
         else:
             given = params
-            errors += [(name, "is not a parameter of this method")
-                       for name in given if name not in self.names]
+            for name in given:
+                if name not in self.names:
+                    faults.add(name, "is not a parameter of this method")
         kwargs: dict[str, Any] = {}
         for name, tp, default in self.params:
             if name in given:
-                found: list[tuple[str, str]] = []
-                kwargs[name] = from_json(tp, given[name], name, found)
-                errors += [(field, problem) for field, problem in found]
+                kwargs[name] = from_json(tp, given[name], name, faults)
             elif default is inspect.Parameter.empty:
-                errors.append((name, f"is missing ({type_name(tp)})"))
-        if errors:
-            raise InvalidParams(errors)
+                faults.add(name, f"is missing ({type_name(tp)})")
+        if faults:
+            raise InvalidParams(faults)
         return kwargs

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import aiohttp
 import orjson
@@ -20,6 +21,17 @@ from yarl import URL
 from framework.rpc.errors import RpcError
 
 logger = logging.getLogger("framework.rpc.client")
+
+Params = list[object] | dict[str, object]
+
+
+class Request(TypedDict):
+    """A JSON-RPC 2.0 request object (a notification has no ``id``)."""
+
+    jsonrpc: str
+    method: str
+    params: NotRequired[Params]
+    id: NotRequired[int]
 
 
 def websocket_url(url: str) -> str:
@@ -39,11 +51,11 @@ class RpcControllerProxy:
         self._client = client
         self._name = name
 
-    def __getattr__(self, action: str) -> Any:
+    def __getattr__(self, action: str) -> Callable[..., Awaitable[Any]]:
         if action.startswith("_"):
             raise AttributeError(action)
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
+        async def call(*args: object, **kwargs: object) -> Any:
             return await self._client.call(f"{self._name}.{action}", *args, **kwargs)
         call.__name__ = action
         return call
@@ -58,7 +70,7 @@ class RpcClient:
         self._own_session = session is None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._pending: dict[int, tuple[str, asyncio.Future[object]]] = {}
         self._ids = itertools.count(1)
         self._connecting: asyncio.Lock | None = None
 
@@ -82,8 +94,9 @@ class RpcClient:
                 self._reader = asyncio.create_task(self._read_answers(self._ws))
         return self
 
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call ``method`` with positional or named params; RpcError when it answers an error."""
+    async def call(self, method: str, *args: object, **kwargs: object) -> Any:
+        """Call ``method`` with positional or named params: its result (any JSON value);
+        RpcError when it answers an error."""
         message = self._request(method, args, kwargs)
         call_id = message["id"] = next(self._ids)
         answer = asyncio.get_running_loop().create_future()
@@ -94,20 +107,20 @@ class RpcClient:
         finally:
             self._pending.pop(call_id, None)
 
-    async def notify(self, method: str, *args: Any, **kwargs: Any) -> None:
+    async def notify(self, method: str, *args: object, **kwargs: object) -> None:
         """Send a notification: the server runs ``method`` and answers nothing."""
         await self._send(self._request(method, args, kwargs))
 
     @staticmethod
-    def _request(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _request(method: str, args: tuple[object, ...], kwargs: dict[str, object]) -> Request:
         if args and kwargs:
             raise TypeError(f"{method}: pass params by position or by name, not both")
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        message: Request = {"jsonrpc": "2.0", "method": method}
         if args or kwargs:
             message["params"] = list(args) if args else kwargs
         return message
 
-    async def _send(self, message: dict[str, Any]) -> None:
+    async def _send(self, message: Request) -> None:
         payload = orjson.dumps(message)
         ws = self._ws
         if ws is None or ws.closed:

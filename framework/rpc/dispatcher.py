@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from framework.di.resolver import Resolver
-from framework.errors import DeclarationError
+from framework.errors import DeclarationError, ServiceUnavailable
 from framework.http.body import MAX_DEPTH, nested_too_deep
 from framework.metrics import Metrics
 from framework.rpc.actions import InvalidParams, ParamsPlan, actions_of, controller_name
@@ -34,13 +34,12 @@ from framework.rpc.errors import (
     RpcError,
 )
 from framework.rpc.limits import RpcLimits
-from framework.unavailable import ServiceUnavailable
 from framework.values.convert import dump_json
 
 logger = logging.getLogger("framework.rpc")
 
 _NO_ID = object()
-_NO_PARAMS: dict[str, Any] = {}
+_NO_PARAMS: dict[str, object] = {}
 # fw_rpc_calls_total's outcome label, by the error a call was answered with (None: a result)
 OUTCOMES: dict[int | None, str] = {
     None: "ok", METHOD_NOT_FOUND: "not_found", INVALID_PARAMS: "invalid_params",
@@ -72,7 +71,7 @@ class RpcDispatcher:
             "fw_rpc_calls_total", "JSON-RPC calls answered, by method and outcome",
             ("method", "outcome"))
         self.actions: dict[str, _Action] = {}
-        self._document: dict[str, Any] | None = None
+        self._document: dict[str, object] | None = None
         for cls in controllers:
             name = controller_name(cls)
             if name is not None:
@@ -154,7 +153,7 @@ class RpcDispatcher:
             self._calls.labels(method if method in self.actions else UNKNOWN_METHOD,
                                OUTCOMES.get(code, APP_ERROR)).inc()
 
-    def discover(self) -> dict[str, Any]:
+    def discover(self) -> dict[str, object]:
         """The OpenRPC document of every action (``rpc.discover``), built once."""
         if self._document is None:
             self._document = openrpc_document(
@@ -172,8 +171,8 @@ class RpcDispatcher:
             kwargs = action.plan.bind(params)
         except InvalidParams as error:
             raise RpcError(INVALID_PARAMS, f"Invalid params: {error}",
-                           {"errors": [{"param": name, "error": problem}
-                                       for name, problem in error.errors]}) from None
+                           {"errors": [{"param": fault.field, "error": fault.problem}
+                                       for fault in error.errors]}) from None
         try:
             with self._app.request_scope():
                 result = action.func(self._app.get(action.controller), **kwargs)

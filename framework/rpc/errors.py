@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from framework.errors import FrameworkError
 
@@ -24,6 +24,14 @@ MESSAGES = {
 }
 
 
+class ErrorObject(TypedDict):
+    """The ``error`` member of a JSON-RPC answer."""
+
+    code: int
+    message: str
+    data: NotRequired[object]
+
+
 class RpcError(FrameworkError):
     """A JSON-RPC error: raise it in an action to answer with your own code, message, data.
 
@@ -36,8 +44,8 @@ class RpcError(FrameworkError):
         self.message = message
         self.data = data
 
-    def to_json(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
+    def to_json(self) -> ErrorObject:
+        error: ErrorObject = {"code": self.code, "message": self.message}
         if self.data is not None:
             error["data"] = self.data
         return error

@@ -5,35 +5,32 @@ project directory, then imports the app again the way the command line found it 
 module:attr``, ``FW_APP``, ``app.py``, the script run as ``python app.py``, or the module
 holding the App that was given to ``App.run``). fw itself,
 installed packages and the standard library stay as the master imported them, and so do the
-master's broker state and listening socket. A pending reload (``Rolling``) tells the arbiter
-when its generation serves everywhere, or which error stopped it.
+master's broker state and listening socket. How the master rolls its workers onto the
+fresh code is master/rolling.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import importlib
 import importlib.util
 import os
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
-import framework
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
-from framework.server.abc import ServedApp
+from framework.server.abc import ReloadableApp, ServedApp
 from framework.server.control.identity import ServerIdentity
-from framework.server.master.slots import WorkerProcess
 
-#: How long a reload by SIGHUP may take, like ``fw server:reload``'s default.
-RELOAD_TIMEOUT = 60.0
+__all__ = ["MASTER_FIELDS", "SCRIPT_MODULE", "AppSource", "ReloadError", "project_of_module",
+           "server_identity", "worker_config"]
+
 #: FrameworkConfig fields only the master acts on: a reloaded worker keeps the master's.
 MASTER_FIELDS = ("host", "port", "workers", "reuse_port", "worker_timeout",
                  "graceful_shutdown_timeout", "broker_url", "broker_max_value_mb",
@@ -43,28 +40,12 @@ MASTER_FIELDS = ("host", "port", "workers", "reuse_port", "worker_timeout",
 SCRIPT_MODULE = "__mp_main__"
 _INSTALLED = frozenset({"site-packages", "dist-packages"})
 _NO_CACHE = os.path.join(os.devnull, "fw-reload")  # never a directory: no .pyc is read
-_FW_DIRECTORY = os.path.dirname(os.path.abspath(framework.__file__ or ""))
+# fw's own package directory (this file is framework/server/reloader.py)
+_FW_DIRECTORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class ReloadError(FrameworkError):
     """The app cannot be imported again (its module has no App under that name any more)."""
-
-
-class ReloadableApp(ServedApp, Protocol):
-    """What a reload needs of an App besides serving it: its config from the environment."""
-
-    env_loaded: bool
-
-    def load_config_from_env(self) -> Any: ...
-
-
-@dataclass(frozen=True)
-class ReloadResult:
-    """How a reload ended: every new worker serves (ok), or the error that stopped it."""
-
-    ok: bool
-    error: str | None
-    generation: int
 
 
 @dataclass(frozen=True)
@@ -236,27 +217,3 @@ def server_identity(app: ServedApp, source: AppSource | None) -> ServerIdentity:
 def worker_config(master: FrameworkConfig, fresh: FrameworkConfig) -> FrameworkConfig:
     """A reloaded worker's config: the fresh app's, but the master's MASTER_FIELDS."""
     return dataclasses.replace(fresh, **{name: getattr(master, name) for name in MASTER_FIELDS})
-
-
-@dataclass(eq=False)
-class Rolling:
-    """A reload under way: its new generation, the one before, and how it ended.
-
-    ``ended`` is resolved once: with None when every slot serves ``generation``, else with
-    an error and the new worker that did not boot, if one did not; ``boot_errors`` are the
-    errors new workers sent (by pid), which may arrive after their exit was seen.
-    """
-
-    generation: int
-    previous: int
-    ended: asyncio.Future[tuple[str, WorkerProcess | None] | None]
-    started: float = field(default_factory=time.monotonic)
-    boot_errors: dict[int, str] = field(default_factory=dict)
-
-    def succeed(self) -> None:
-        if not self.ended.done():
-            self.ended.set_result(None)
-
-    def fail(self, error: str, worker: WorkerProcess | None) -> None:
-        if not self.ended.done():
-            self.ended.set_result((error, worker))

@@ -19,7 +19,8 @@ from typing import Any, cast
 
 from aiohttp import hdrs, web
 
-from framework import compat, http
+from framework import http
+from framework.compat import aiohttp as compat
 from framework.config import FrameworkConfig
 from framework.http.api_docs import ApiDocs
 from framework.http.cors import Cors
@@ -72,7 +73,7 @@ class HttpServer:
         self.web_app = web.Application(client_max_size=config.max_body_size)
         self.router = Router(self.web_app, self._with_middlewares(list(app.middlewares)))
         controllers = list(app.controllers)
-        http.add_routes(self.router, app, controllers)
+        http.add_routes(self.router, app, app.route_plans)
         metrics: Metrics | None = app.get(Metrics) if config.metrics_path else None
         self.metrics = None if metrics is None else HttpMetrics(
             metrics, self.router.templates, lambda: self.in_flight)
@@ -86,7 +87,7 @@ class HttpServer:
         self.probes = Probes(lambda: self.draining)
         self.probes.add_routes(self.router, config)
         if config.openapi_path:  # built once, from the route plans the router serves
-            ApiDocs(controllers, app.name, config.openapi_path).add_routes(self.router)
+            ApiDocs(app.route_plans, app.name, config.openapi_path).add_routes(self.router)
         if self.metrics is not None and metrics is not None:
             self.metrics.add_route(self.router, config.metrics_path, metrics, scrape)
 

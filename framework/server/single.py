@@ -19,7 +19,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import blinker
 
@@ -30,6 +30,7 @@ from framework.errors import FrameworkError
 from framework.jobs.service import JobService, start_jobs
 from framework.process import process_info
 from framework.server.abc import ServedApp
+from framework.server.control.frames import ServerFigures
 from framework.server.control.listener import ControlServer, ControlSocketError, control_socket_path
 from framework.server.control.status import server_status
 from framework.server.reloader import AppSource, server_identity
@@ -168,7 +169,7 @@ class SingleProcessServer:
             return None
         return control
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> ServerFigures:
         """This process, which has no workers."""
         return server_status(app=self.app.name, address=self.url,
                              uptime=time.monotonic() - self.started, generation=0,

@@ -34,12 +34,14 @@ from framework.metrics import Metrics
 from framework.process import ProcessInfo, become_worker, process_info
 from framework.server.abc import ServedApp
 from framework.server.fork import die_with_parent, exit_child
-from framework.server.master.metrics import REPORT_EVERY, MasterScrapes
 from framework.server.messages import BROKER, CONTROL, control, handle_control
 from framework.server.process_title import title_worker
 from framework.server.reloader import AppSource, worker_config
 from framework.server.serving import HttpServer
 from framework.server.sockets import bind_socket
+from framework.server.worker_metrics import REPORT_EVERY, MasterScrapes
+
+__all__ = ["MASTER_DIED", "WORKER_BOOT_ERROR", "Worker", "run_worker"]
 
 new_event_loop: Callable[[], asyncio.AbstractEventLoop]
 try:  # typed alike with uvloop installed or not (pyproject.toml's mypy overrides)

@@ -10,7 +10,7 @@ testing app is made, so loading it costs a pytest run nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +19,13 @@ if TYPE_CHECKING:
     from aiohttp.test_utils import TestClient
 
     from framework.app import App
+    from framework.module import Module
     from framework.rpc import RpcClient
     from framework.server.single import SingleProcessServer
 
 
-def create_testing_app(*, providers: Sequence[Any] = (), imports: Sequence[Any] = (),
+def create_testing_app(*, providers: Sequence[object] = (),
+                       imports: Sequence[Module | type[Module]] = (),
                        **app_options: Any) -> TestingApp:
     """An App from ``imports`` and ``app_options`` (``config=``, ...) whose root ``providers``
     override the imported ones, e.g. ``provide(Db, use_value=FakeDb())``.
@@ -41,7 +43,7 @@ def create_testing_app(*, providers: Sequence[Any] = (), imports: Sequence[Any] 
     return TestingApp(App(imports=modules, providers=list(providers), **app_options))
 
 
-def _imports_any(modules: Sequence[Any], wanted: type) -> bool:
+def _imports_any(modules: Sequence[object], wanted: type) -> bool:
     """Whether ``modules`` (classes or instances) or what they import hold a ``wanted``."""
     pending, seen = list(modules), set[int]()
     while pending:
@@ -68,7 +70,7 @@ class TestingApp:
         self._server: SingleProcessServer | None = None
         self._rpc_clients: list[RpcClient] = []
 
-    def get(self, token: Any) -> Any:
+    def get(self, token: Hashable) -> Any:
         """Resolve ``token`` in this process (request-scoped ones in ``app.request_scope()``)."""
         return self.app.get(token)
 
@@ -92,7 +94,7 @@ class TestingApp:
     async def __aenter__(self) -> TestingApp:
         from aiohttp.test_utils import TestClient
 
-        from framework.compat import running_test_server
+        from framework.compat.aiohttp import running_test_server
         from framework.config import FrameworkConfig
         from framework.server.single import SingleProcessServer
         from framework.server.sockets import bind_socket

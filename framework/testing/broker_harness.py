@@ -15,11 +15,11 @@ import multiprocessing
 import os
 import signal
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Final, Literal, TypedDict, TypeVar
 
 from framework.broker.adapter import BrokerAdapter
 from framework.broker.bus import BrokerBus
@@ -29,8 +29,11 @@ from framework.broker.facades import BrokerCache, BrokerKeyValue, BrokerLock, Br
 from framework.broker.host import BrokerHost
 from framework.broker.memory import MemoryAdapter
 from framework.broker.pipe import attach_to_master
+from framework.broker.protocol import KIND
 
 CHILD_TIMEOUT = 60.0
+MAIL: Final = "t"  # the kind of a Mailbox frame, beside the broker's on the same pipe
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,23 +53,36 @@ class Facades:
                    BrokerLock(adapter), BrokerQueue(adapter))
 
 
+class MailFrame(TypedDict):
+    """One Mailbox message: ``data`` (any JSON value) said under ``say``."""
+
+    k: Literal["t"]
+    say: str
+    data: object
+
+
 class Mailbox:
-    """Named messages between a child and this process (frames with ``"k": "t"``)."""
+    """Named messages between a child and this process (MailFrames on its pipe)."""
 
     def __init__(self, channel: Channel | None) -> None:
         self.channel = channel
-        self._boxes: dict[str, asyncio.Queue[Any]] = {}
+        self._boxes: dict[str, asyncio.Queue[object]] = {}
 
-    def box(self, name: str) -> asyncio.Queue[Any]:
+    def box(self, name: str) -> asyncio.Queue[object]:
         return self._boxes.setdefault(name, asyncio.Queue())
 
-    async def tell(self, name: str, data: Any = None) -> None:
+    async def tell(self, name: str, data: object = None) -> None:
         if self.channel is None:
             self.box(name).put_nowait(data)
         else:
-            await self.channel.send({"k": "t", "say": name, "data": data})
+            await self.channel.send(MailFrame(k=MAIL, say=name, data=data))
+
+    def put(self, message: Mapping[str, object]) -> None:
+        """File a MailFrame from the pipe in its box."""
+        self.box(str(message["say"])).put_nowait(message.get("data"))
 
     async def hear(self, name: str, timeout: float = CHILD_TIMEOUT) -> Any:
+        """The next data said under ``name`` (any JSON value), waiting up to ``timeout``."""
         return await asyncio.wait_for(self.box(name).get(), timeout)
 
 
@@ -78,12 +94,12 @@ class ChildContext(Mailbox):
         self.index = index
 
 
-Scenario = Callable[[Facades, ChildContext], Awaitable[Any]]
+Scenario = Callable[[Facades, ChildContext], Awaitable[T]]
 
 
-def run_in_process(adapter: BrokerAdapter, scenario: Scenario) -> Any:
+def run_in_process(adapter: BrokerAdapter, scenario: Scenario[T]) -> T:
     """Run ``scenario`` here, on ``adapter`` (memory, Redis), closing the adapter after."""
-    async def main() -> Any:
+    async def main() -> T:
         try:
             return await asyncio.wait_for(scenario(Facades.over(adapter), ChildContext(None)),
                                           CHILD_TIMEOUT)
@@ -94,7 +110,7 @@ def run_in_process(adapter: BrokerAdapter, scenario: Scenario) -> Any:
 
 # -- the child's side ------------------------------------------------------------------------
 
-def _child_main(conn: Connection, index: int, scenario: Scenario) -> None:
+def _child_main(conn: Connection, index: int, scenario: Scenario[object]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     code = 1
     try:
@@ -104,17 +120,17 @@ def _child_main(conn: Connection, index: int, scenario: Scenario) -> None:
         os._exit(code)
 
 
-async def _child(conn: Connection, index: int, scenario: Scenario) -> None:
+async def _child(conn: Connection, index: int, scenario: Scenario[object]) -> None:
     channel = await Channel.open(conn, "test process")
     adapter = attach_to_master(channel)
     ctx = ChildContext(channel, index)
 
     async def read() -> None:
         while (message := await channel.receive()) is not None:
-            if message.get("k") == "b":
+            if message.get("k") == KIND:
                 adapter.handle(message)
-            elif message.get("k") == "t":
-                ctx.box(message["say"]).put_nowait(message.get("data"))
+            elif message.get("k") == MAIL:
+                ctx.put(message)
         await adapter.close()
 
     reader = asyncio.get_running_loop().create_task(read())
@@ -137,7 +153,7 @@ class Child(Mailbox):
         super().__init__(channel)
         self.index = index
         self.process = process
-        self.outcome: asyncio.Future[tuple[str, Any]] = (
+        self.outcome: asyncio.Future[tuple[str, object]] = (
             asyncio.get_running_loop().create_future())
 
     @property
@@ -149,10 +165,10 @@ class Child(Mailbox):
         os.kill(self.pid, signal.SIGKILL)
 
 
-Conductor = Callable[[list[Child], BrokerHost, Facades], Awaitable[Any]]
+Conductor = Callable[[list[Child], BrokerHost, Facades], Awaitable[object]]
 
 
-def run_children(scenario: Scenario, count: int = 1,
+def run_children(scenario: Scenario[object], count: int = 1,
                  conduct: Conductor | None = None) -> list[Any]:
     """Fork ``count`` children running ``scenario`` against a BrokerHost in this process.
 
@@ -214,13 +230,13 @@ async def _read(child: Child, host: BrokerHost) -> None:
     host.attach(child.index, channel)
     while (message := await channel.receive()) is not None:
         kind = message.get("k")
-        if kind == "b":
+        if kind == KIND:
             host.handle(child.index, message)
-        elif kind == "t" and message.get("say") in ("result", "error"):
+        elif kind == MAIL and message.get("say") in ("result", "error"):
             if not child.outcome.done():
-                child.outcome.set_result((message["say"], message.get("data")))
-        elif kind == "t":
-            child.box(message["say"]).put_nowait(message.get("data"))
+                child.outcome.set_result((str(message["say"]), message.get("data")))
+        elif kind == MAIL:
+            child.put(message)
     host.detach(child.index)
     if not child.outcome.done():
         child.outcome.set_result(("killed", None))

@@ -1,4 +1,4 @@
-"""JSON Schema (draft 2020-12, as OpenAPI 3.1 and OpenRPC use it) for the types convert.py reads.
+"""JSON Schema (draft 2020-12, as OpenAPI 3.1 and OpenRPC use it) of the types fw converts.
 
 One source for both published documents: the OpenAPI of the HTTP routes and the OpenRPC of
 the actions describe a value exactly as the server converts and writes it.
@@ -16,20 +16,23 @@ import typing
 import uuid
 from typing import Annotated, Any, Literal, Union
 
-from framework.values.convert import NUMBER_TEXT, Field, fields_of, type_hints
+from framework.values.fields import NONE, Field, TypeForm, fields_of, members_of
+from framework.values.text import NUMBER_TEXT
 
+__all__ = ["REF_PREFIX", "Schema", "Schemas", "json_schema", "with_constraints"]
+
+#: a JSON Schema: a JSON object, so its values are any JSON
 Schema = dict[str, Any]
 #: where named schemas live in both documents
 REF_PREFIX = "#/components/schemas/"
-_NONE = type(None)
 #: a Decimal is read from a number or a string and written as its string
 _DECIMAL_TEXT = f"^{NUMBER_TEXT}$"
-_SCALARS: dict[Any, Schema] = {
+_SCALARS: dict[TypeForm, Schema] = {
     str: {"type": "string"},
     int: {"type": "integer"},
     float: {"type": "number"},
     bool: {"type": "boolean"},
-    _NONE: {"type": "null"},
+    NONE: {"type": "null"},
     datetime.datetime: {"type": "string", "format": "date-time"},
     datetime.date: {"type": "string", "format": "date"},
     datetime.time: {"type": "string", "format": "time"},
@@ -37,7 +40,7 @@ _SCALARS: dict[Any, Schema] = {
     decimal.Decimal: {"anyOf": [{"type": "number"},
                                 {"type": "string", "pattern": _DECIMAL_TEXT}]},
 }
-_ANYTHING = (Any, object, inspect.Parameter.empty)
+_ANYTHING: tuple[TypeForm, ...] = (Any, object, inspect.Parameter.empty)
 
 
 class Schemas:
@@ -46,9 +49,9 @@ class Schemas:
 
     def __init__(self) -> None:
         self.components: dict[str, Schema] = {}
-        self._names: dict[Any, str] = {}
+        self._names: dict[type, str] = {}
 
-    def of(self, tp: Any) -> Schema:
+    def of(self, tp: TypeForm) -> Schema:
         """The JSON Schema of values of ``tp``; an unknown class is any value (``{}``)."""
         if tp in _ANYTHING:
             return {}
@@ -69,11 +72,11 @@ class Schemas:
         if origin is dict or tp is dict:
             values = self.of(args[1]) if args else {}
             return {"type": "object", "additionalProperties": values}
-        if dataclasses.is_dataclass(tp) and isinstance(tp, type) or typing.is_typeddict(tp):
+        if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or typing.is_typeddict(tp)):
             return {"$ref": REF_PREFIX + self._named(tp)}
         return {}
 
-    def _array(self, container: Any, args: tuple[Any, ...]) -> Schema:
+    def _array(self, container: TypeForm, args: tuple[TypeForm, ...]) -> Schema:
         if container is tuple and args and (len(args) != 2 or args[1] is not Ellipsis):
             items = [self.of(arg) for arg in args]
             return {"type": "array", "prefixItems": items, "minItems": len(items),
@@ -99,7 +102,7 @@ class Schemas:
     def _object(self, tp: type) -> Schema:
         properties: dict[str, Schema] = {}
         required: list[str] = []
-        for name, hint, needed in _object_fields(tp):
+        for name, hint, needed in members_of(tp):
             properties[name] = self.of(hint)
             if needed:
                 required.append(name)
@@ -107,25 +110,6 @@ class Schemas:
         if required:
             schema["required"] = required
         return schema
-
-
-def _object_fields(tp: type) -> list[tuple[str, Any, bool]]:
-    """(name, type, required) of each field a dataclass or TypedDict body carries."""
-    hints = type_hints(tp)
-    if dataclasses.is_dataclass(tp):
-        return [(spec.name, hints.get(spec.name, Any),
-                 spec.default is dataclasses.MISSING
-                 and spec.default_factory is dataclasses.MISSING)
-                for spec in dataclasses.fields(tp) if spec.init]
-    fields = []
-    for name, hint in hints.items():
-        marked = typing.get_origin(hint)
-        needed = marked is typing.Required or (marked is not typing.NotRequired
-                                               and name in getattr(tp, "__required_keys__", ()))
-        if marked in (typing.NotRequired, typing.Required):
-            hint = typing.get_args(hint)[0]
-        fields.append((name, hint, needed))
-    return fields
 
 
 #: what min_length and max_length count, by JSON type (a string's characters otherwise)
@@ -150,7 +134,7 @@ def with_constraints(schema: Schema, fields: typing.Sequence[Field]) -> Schema:
     return narrowed
 
 
-def json_schema(tp: Any, components: dict[str, Schema] | None = None) -> Schema:
+def json_schema(tp: TypeForm, components: dict[str, Schema] | None = None) -> Schema:
     """The JSON Schema of ``tp`` on its own: named classes go into ``components`` if given."""
     schemas = Schemas()
     schema = schemas.of(tp)

@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from framework.metrics import Metrics
-from framework.server.master.metrics_sum import MetricsSum
+from framework.metrics_sum import MetricsSum
 from tests.support import ServerProcess, pid_alive, serving_pids, wait_for
 
 APP = '''

@@ -1,4 +1,4 @@
-"""framework.values.convert: the typed-value conversion that bodies, queries and RPC share."""
+"""framework.values: the typed-value conversion that bodies, queries and RPC share."""
 
 import datetime
 import decimal
@@ -11,13 +11,10 @@ import orjson
 import pytest
 
 from framework import config
-from framework.values.convert import (
-    dump_json,
-    from_json,
-    parse_string,
-    type_name,
-    value_parser,
-)
+from framework.values.convert import dump_json, from_json
+from framework.values.faults import Faults
+from framework.values.fields import type_name
+from framework.values.text import parse_string, value_parser
 
 
 class Size(enum.Enum):
@@ -41,8 +38,8 @@ class Order:
 
 
 def convert(tp: object, value: object) -> tuple[object, list[tuple[str, str]]]:
-    errors: list[tuple[str, str]] = []
-    return from_json(tp, value, "", errors), errors
+    faults = Faults("body")
+    return from_json(tp, value, "", faults), [(fault.field, fault.problem) for fault in faults]
 
 
 def test_json_becomes_nested_dataclasses_lists_enums_and_optionals() -> None:

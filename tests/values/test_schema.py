@@ -19,6 +19,7 @@ from referencing.jsonschema import DRAFT202012
 from framework import FrameworkModule, http
 from framework.testing import create_testing_app
 from framework.values.convert import from_json
+from framework.values.faults import Faults
 from framework.values.schema import Schemas
 
 
@@ -87,9 +88,9 @@ def validator(tp: Any) -> Any:
 
 
 def converts(tp: Any, value: Any) -> bool:
-    errors: list[tuple[str, str]] = []
-    from_json(tp, value, "", errors)
-    return not errors
+    faults = Faults("body")
+    from_json(tp, value, "", faults)
+    return not faults
 
 
 def test_a_body_the_converter_takes_fits_the_schema() -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from framework import compat, http
+from framework.compat import aiohttp as compat
+from framework.http.responses import error_response
 from framework.ratelimit import RateLimitedLog
 
 SERVER_NAME = "fw"  # the Server header of every response: no Python or aiohttp versions
@@ -21,7 +22,7 @@ SERVER_NAME = "fw"  # the Server header of every response: no Python or aiohttp 
 class Connection(compat.RequestHandler):
     """One client connection: aiohttp's protocol with fw's answer to unparseable requests,
     and the idle state the connection guard reads (``waiting_for_request``,
-    ``requests_received``, from framework.compat)."""
+    ``requests_received``, from framework.compat.aiohttp)."""
 
     __slots__ = ("_rejections",)
 
@@ -44,7 +45,7 @@ class Connection(compat.RequestHandler):
             detail = f"malformed HTTP request: {what}"
         if request.writer.output_size > 0:
             raise ConnectionError("a response was already sent: no room for the error answer")
-        response = http.error_response(status, detail)
+        response = error_response(status, detail)
         response.force_close()
         return response
 

@@ -15,8 +15,9 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Hashable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, TypeVar, cast
 
 from framework.broker import BrokerAdapter
 from framework.broker.channel import Channel
@@ -24,6 +25,16 @@ from framework.broker.pipe import PipeAdapter, attach_to_master
 from framework.broker.protocol import KIND
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
+from framework.server.control.frames import (
+    BrokerAnswer,
+    ControlRequest,
+    IdentifyAnswer,
+    ReloadAnswer,
+    ScaleAnswer,
+    ServerStatus,
+    StatusAnswer,
+    StopAnswer,
+)
 from framework.server.control.identity import ServerIdentity
 from framework.server.control.listener import REQUEST_FRAME_LIMIT, find_control_socket
 
@@ -33,6 +44,8 @@ CONNECT_TIMEOUT = 5.0
 ANSWER_TIMEOUT = 10.0   # for requests answered at once (status, scale, stop, broker)
 POLL_INTERVAL = 0.05    # how often a command waiting for the server looks again
 STOP_MARGIN = 10.0      # what a stop may take beyond the workers' drain (listeners, teardown)
+
+Answer = TypeVar("Answer", bound=Mapping[str, object])
 
 
 class NoServer(FrameworkError):
@@ -86,7 +99,8 @@ class ControlClient:
     async def confirm(self, identity: ServerIdentity) -> None:
         """OtherServer unless the server says it serves ``identity``."""
         try:
-            server = ServerIdentity.from_json((await self.request("identify")).get("server"))
+            answer = await self.request({"op": "identify"}, IdentifyAnswer)
+            server = ServerIdentity.from_json(answer.get("server"))
         except ControlError:
             server = None
         if server is None:
@@ -98,11 +112,13 @@ class ControlClient:
                               f"{identity.describe()}: refused (run fw in its project, or "
                               "name its socket with --socket)")
 
-    async def request(self, op: str, wait: float = ANSWER_TIMEOUT,
-                      **fields: Any) -> dict[str, Any]:
-        """The server's answer to ``op`` within ``wait`` seconds; ControlError when it refuses
-        or stays silent."""
-        await self.channel.send({"op": op, **fields})
+    async def request(self, request: ControlRequest, expected: type[Answer],
+                      wait: float = ANSWER_TIMEOUT) -> Answer:
+        """The server's answer to ``request`` within ``wait`` seconds, an ``expected`` frame
+        (the server is fw's: frames.py is its too); ControlError when it refuses or stays
+        silent."""
+        op = request["op"]
+        await self.channel.send(request)
         try:
             answer = await asyncio.wait_for(self.channel.receive(), wait)
         except TimeoutError:
@@ -111,18 +127,18 @@ class ControlClient:
             raise ControlError(f"the server closed the control connection during {op}")
         if answer.get("ok") is not True:
             raise ControlError(str(answer.get("error", f"{op} failed")))
-        return answer
+        return cast(Answer, answer)
 
     async def close(self) -> None:
         await self.channel.close()
 
 
-async def request_once(path: Path, identity: ServerIdentity | None, op: str,
-                       wait: float = ANSWER_TIMEOUT, **fields: Any) -> dict[str, Any]:
-    """Connect (confirming ``identity``), ask ``op``, close: the answer."""
+async def request_once(path: Path, identity: ServerIdentity | None, request: ControlRequest,
+                       expected: type[Answer], wait: float = ANSWER_TIMEOUT) -> Answer:
+    """Connect (confirming ``identity``), send ``request``, close: the answer."""
     client = await ControlClient.connect(path, identity)
     try:
-        return await client.request(op, wait, **fields)
+        return await client.request(request, expected, wait)
     finally:
         await client.close()
 
@@ -130,10 +146,9 @@ async def request_once(path: Path, identity: ServerIdentity | None, op: str,
 # What each command asks of the server.
 
 
-async def server_status(path: Path, identity: ServerIdentity | None) -> dict[str, Any]:
+async def server_status(path: Path, identity: ServerIdentity | None) -> ServerStatus:
     """The server and its workers (see framework/server/control/status.py for the fields)."""
-    status: dict[str, Any] = (await request_once(path, identity, "status"))["status"]
-    return status
+    return (await request_once(path, identity, {"op": "status"}, StatusAnswer))["status"]
 
 
 async def reload_server(path: Path, identity: ServerIdentity | None, timeout: float) -> int:
@@ -141,20 +156,20 @@ async def reload_server(path: Path, identity: ServerIdentity | None, timeout: fl
 
     ControlError naming what stopped the reload (the old workers then keep serving).
     """
-    answer = await request_once(path, identity, "reload", timeout + ANSWER_TIMEOUT,
-                                timeout=timeout)
-    return int(answer["generation"])
+    answer = await request_once(path, identity, {"op": "reload", "timeout": timeout},
+                                ReloadAnswer, timeout + ANSWER_TIMEOUT)
+    return answer["generation"]
 
 
 async def scale_server(path: Path, identity: ServerIdentity | None, workers: int,
-                       timeout: float) -> dict[str, Any]:
+                       timeout: float) -> ServerStatus:
     """Ask for ``workers`` workers; the status once exactly that many serve."""
     client = await ControlClient.connect(path, identity)
     try:
-        await client.request("scale", workers=workers)
+        await client.request({"op": "scale", "workers": workers}, ScaleAnswer)
         deadline = time.monotonic() + timeout
         while True:
-            status: dict[str, Any] = (await client.request("status"))["status"]
+            status = (await client.request({"op": "status"}, StatusAnswer))["status"]
             states = [worker["state"] for worker in status["workers"]]
             if states == ["serving"] * workers:
                 return status
@@ -171,10 +186,10 @@ async def stop_server(path: Path, identity: ServerIdentity | None, timeout: floa
 
     Waits ``timeout`` seconds, by default what its workers may take to drain, plus 10.
     """
-    answer = await request_once(path, identity, "stop")
-    pid = int(answer["pid"])
+    answer = await request_once(path, identity, {"op": "stop"}, StopAnswer)
+    pid = answer["pid"]
     if timeout is None:
-        timeout = float(answer["drain_timeout"]) + STOP_MARGIN
+        timeout = answer["drain_timeout"] + STOP_MARGIN
     if not await wait_until_gone(pid, timeout):
         raise ControlError(f"the master (pid {pid}) is still stopping after {timeout:g}s")
     return pid
@@ -211,7 +226,7 @@ def process_alive(pid: int) -> bool:
 class ProcessContainer(Protocol):
     """What attaching needs of the App: tell this process's container what its broker is."""
 
-    def override_in_process(self, token: Any, value: Any) -> None: ...
+    def override_in_process(self, token: Hashable, value: object) -> None: ...
 
 
 class ServerBroker:
@@ -264,10 +279,10 @@ async def open_server_broker(path: Path, identity: ServerIdentity | None,
     ControlError (or ConnectionError) when it refuses."""
     client = await ControlClient.connect(path, identity)
     try:
-        answer = await client.request("broker")
+        answer = await client.request({"op": "broker"}, BrokerAnswer)
     except BaseException:
         await client.close()
         raise
     adapter = attach_to_master(client.channel, config)
-    client.channel.max_frame_size = int(answer["frame_limit"])  # the server's, for both ends
+    client.channel.max_frame_size = answer["frame_limit"]  # the server's, for both ends
     return ServerBroker(client, adapter)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from framework.server.control.frames import Identity
+
 
 @dataclass(frozen=True)
 class ServerIdentity:
@@ -42,7 +44,7 @@ class ServerIdentity:
         app, project, directory = (str(value) for value in fields)
         return cls(app, project, directory)
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> Identity:
         return {"app": self.app, "project": self.project, "directory": self.directory}
 
     def matches(self, server: ServerIdentity) -> bool:

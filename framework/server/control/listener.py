@@ -4,9 +4,9 @@ CLI's broker connections, on a Unix socket only the server's user can open.
 The socket file is mode 0600 in a 0700 directory: FrameworkConfig.control_socket, or by
 default ``<tmp>/fw-<uid>/<app name>-<port>.sock``. A request is a JSON frame (the framing of
 framework.broker.channel) ``{"op": ...}``; each gets one answer ``{"ok": true, ...}`` or
-``{"ok": false, "error": "..."}``. A ``broker`` request turns the connection into a broker
-pipe, which the server's BrokerHost serves exactly like a worker's. A client silent for
-IDLE_TIMEOUT seconds is closed; a garbage frame is logged and dropped.
+``{"ok": false, "error": "..."}`` (frames.py defines each). A ``broker`` request turns the
+connection into a broker pipe, which the server's BrokerHost serves exactly like a worker's.
+A client silent for IDLE_TIMEOUT seconds is closed; a garbage frame is logged and dropped.
 """
 
 from __future__ import annotations
@@ -19,15 +19,25 @@ import re
 import socket
 import stat
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
 
-from framework.broker import BrokerHost
 from framework.broker.channel import HEADER, Channel, FrameError, decode_frame, encode_payload
 from framework.broker.protocol import KIND
 from framework.config import FrameworkConfig
 from framework.errors import FrameworkError
+from framework.server.abc import Operated
+from framework.server.control.frames import (
+    BrokerAnswer,
+    ControlAnswer,
+    IdentifyAnswer,
+    Refusal,
+    ReloadAnswer,
+    ScaleAnswer,
+    SimpleRequest,
+    StatusAnswer,
+    StopAnswer,
+)
 from framework.server.control.identity import ServerIdentity
 
 logger = logging.getLogger("framework.server")
@@ -36,33 +46,12 @@ IDLE_TIMEOUT = 5.0              # a client must send its next request within thi
 REQUEST_FRAME_LIMIT = 64 * 1024  # requests are small; a broker connection gets the host's limit
 PROBE_TIMEOUT = 1.0              # how long a start-up waits to see if another server answers
 
+Request = Mapping[str, object]  # a request as it arrived: JSON, its fields checked where used
+Operation = Callable[[Request], Awaitable[ControlAnswer]]
+
 
 class ControlSocketError(FrameworkError):
     """The control socket cannot be opened; the message says why and what to do."""
-
-
-class ReloadOutcome(Protocol):
-    """How a reload ended: every new worker serves (ok), or the error that stopped it."""
-
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def error(self) -> str | None: ...
-    @property
-    def generation(self) -> int: ...
-
-
-class Operated(Protocol):
-    """The server the control socket operates: the Arbiter, or the one process."""
-
-    @property
-    def broker_host(self) -> BrokerHost | None: ...
-    async def status(self) -> dict[str, Any]: ...
-    async def reload(self, timeout: float) -> ReloadOutcome: ...
-    def scale(self, workers: int) -> None: ...
-    def request_stop(self, graceful: bool = True) -> float:
-        """Stop as SIGTERM does; how long the workers may take to drain."""
-        ...
 
 
 def control_socket_path(config: FrameworkConfig, app_name: str, port: int | None = None) -> Path:
@@ -106,7 +95,7 @@ def identify(path: Path) -> ServerIdentity | None:
         probe.settimeout(PROBE_TIMEOUT)
         try:
             probe.connect(str(path))
-            request = encode_payload({"op": "identify"})
+            request = encode_payload(SimpleRequest(op="identify"))
             probe.sendall(HEADER.pack(len(request)) + request)
             with probe.makefile("rb") as answers:
                 header = answers.read(HEADER.size)
@@ -142,7 +131,7 @@ class ControlServer:
         self._inode = 0
         self._clients: set[Channel] = set()
         self._numbers = itertools.count(1)
-        self._operations: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+        self._operations: dict[str, Operation] = {
             "identify": self._identify, "status": self._status, "reload": self._reload,
             "scale": self._scale, "stop": self._stop,
         }
@@ -185,45 +174,46 @@ class ControlServer:
             self._clients.discard(channel)
             await channel.close()
 
-    async def _answer(self, request: dict[str, Any], peer: str) -> dict[str, Any]:
+    async def _answer(self, request: Request, peer: str) -> ControlAnswer:
         op = request.get("op")
         operation = self._operations.get(op) if isinstance(op, str) else None
         if operation is None:
             return refusal(f"unknown operation {op!r}; operations: "
                            f"{', '.join([*self._operations, 'broker'])}")
         try:
-            return {"ok": True, **await operation(request)}
+            return await operation(request)
         except (KeyError, TypeError, ValueError) as error:
             return refusal(f"{op}: {error}")
         except Exception as error:  # noqa: BLE001 - an operator's request never stops the master
             logger.exception("control socket: %s from %s failed", op, peer)
             return refusal(f"{op} failed: {type(error).__name__}: {error}")
 
-    # Operations: each takes the request, returns the answer's fields or raises ValueError.
+    # Operations: each takes the request, returns its answer or raises ValueError.
 
-    async def _identify(self, request: dict[str, Any]) -> dict[str, Any]:
-        return {"server": {**self.identity.to_json(), "pid": os.getpid()}}
+    async def _identify(self, request: Request) -> IdentifyAnswer:
+        return {"ok": True, "server": {**self.identity.to_json(), "pid": os.getpid()}}
 
-    async def _status(self, request: dict[str, Any]) -> dict[str, Any]:
-        return {"status": {**await self.operated.status(), **self.identity.to_json()}}
+    async def _status(self, request: Request) -> StatusAnswer:
+        return {"ok": True, "status": {**await self.operated.status(),
+                                       **self.identity.to_json()}}
 
-    async def _reload(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _reload(self, request: Request) -> ReloadAnswer:
         timeout = request.get("timeout", 60.0)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ValueError(f"timeout must be seconds > 0, got {timeout!r}")
         outcome = await self.operated.reload(float(timeout))
         return {"ok": outcome.ok, "error": outcome.error, "generation": outcome.generation}
 
-    async def _scale(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _scale(self, request: Request) -> ScaleAnswer:
         workers = request["workers"]
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
         self.operated.scale(workers)
-        return {"workers": workers}
+        return {"ok": True, "workers": workers}
 
-    async def _stop(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _stop(self, request: Request) -> StopAnswer:
         drain = self.operated.request_stop(graceful=request.get("graceful", True) is not False)
-        return {"pid": os.getpid(), "drain_timeout": drain}
+        return {"ok": True, "pid": os.getpid(), "drain_timeout": drain}
 
     async def _serve_broker(self, channel: Channel) -> None:
         """The rest of the connection is a broker pipe, like a worker's."""
@@ -233,7 +223,8 @@ class ControlServer:
                                        "directly"))
             return
         channel.max_frame_size = host.frame_limit
-        await channel.send({"ok": True, "frame_limit": host.frame_limit})
+        accepted: BrokerAnswer = {"ok": True, "frame_limit": host.frame_limit}
+        await channel.send(accepted)
         host.attach(channel.peer, channel)
         try:
             while (message := await channel.receive()) is not None:
@@ -265,12 +256,12 @@ def _answers(path: Path, busy_answers: bool = False) -> bool:
     return True
 
 
-def refusal(error: str) -> dict[str, Any]:
+def refusal(error: str) -> Refusal:
     """The answer to a request the server cannot carry out."""
     return {"ok": False, "error": error}
 
 
-async def _next_request(channel: Channel) -> dict[str, Any] | None:
+async def _next_request(channel: Channel) -> Request | None:
     """The client's next request; None once it closed or stayed silent for IDLE_TIMEOUT."""
     try:
         return await asyncio.wait_for(channel.receive(), IDLE_TIMEOUT)

@@ -1,4 +1,4 @@
-"""What ``fw server:status`` reports: the server and each worker, as JSON-ready dicts.
+"""What ``fw server:status`` reports: the server and each worker (frames.py's ServerFigures).
 
 The master fills it from its bookkeeping and the workers' own figures (asked over their
 pipes); the one process (workers=0) reports itself with no workers. A worker that did not
@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from framework.config import FrameworkConfig
+from framework.server.control.frames import ServerFigures, WorkerStatus
 from framework.server.master.slots import WorkerProcess
 from framework.server.master.supervisor import WorkerStats
 
@@ -22,7 +22,7 @@ MIB = 1024 * 1024
 def server_status(*, app: str, address: str, uptime: float, generation: int,
                   config: FrameworkConfig, workers_wanted: int,
                   workers: Iterable[WorkerProcess] = (),
-                  stats: Mapping[int, WorkerStats] | None = None) -> dict[str, Any]:
+                  stats: Mapping[int, WorkerStats] | None = None) -> ServerFigures:
     """The whole server: its master (this process) and each live worker, by worker id."""
     now = time.monotonic()
     figures = stats or {}
@@ -36,7 +36,7 @@ def server_status(*, app: str, address: str, uptime: float, generation: int,
 
 
 def worker_status(worker: WorkerProcess, stats: WorkerStats | None,
-                  now: float) -> dict[str, Any]:
+                  now: float) -> WorkerStatus:
     """One worker: the master's view of it, and its own figures when it answered."""
     return {
         "id": worker.worker_id, "pid": worker.pid, "state": worker.state,

@@ -1,56 +1,34 @@
 """The whole server's /metrics, summed by the master from every process's snapshot.
 
 The master keeps each live worker's last snapshot (workers report every REPORT_EVERY
-seconds, when they stop, and when a scrape asks them) and, when a worker's pipe closes,
-folds its counters and histograms into the retired sums: a replaced worker's counts stay,
-so totals never go back while the master lives. What is lost: what a worker counted after
-its last report when it dies without stopping (SIGKILL, a crash), at most REPORT_EVERY
-seconds' worth. A worker that does not answer a scrape within SCRAPE_TIMEOUT counts with
-its last report, without its gauges, and is logged.
+seconds, when they stop, and when a scrape asks them: see worker_metrics.py, the workers'
+side) and, when a worker's pipe closes, folds its counters and histograms into the retired
+sums: a replaced worker's counts stay, so totals never go back while the master lives.
+What is lost: what a worker counted after its last report when it dies without stopping
+(SIGKILL, a crash), at most REPORT_EVERY seconds' worth. A worker that does not answer a
+scrape within SCRAPE_TIMEOUT counts with its last report, without its gauges, and is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from framework.broker.channel import Channel
-from framework.errors import FrameworkError
-from framework.metrics import GAUGE, Metrics, Snapshot
+from framework.metrics import Metrics, Snapshot
+from framework.metrics_sum import MASTER, MetricsSum, workers_gauge
 from framework.ratelimit import RateLimitedLog
-from framework.server.master.metrics_sum import MetricsSum
 from framework.server.master.slots import SERVING
-from framework.server.messages import control
 
 if TYPE_CHECKING:
     from framework.server.master.slots import WorkerProcess
 
 logger = logging.getLogger("framework.metrics")
 
-REPORT_EVERY = 5.0      # seconds between two unasked reports of a worker's snapshot
+__all__ = ["SCRAPE_TIMEOUT", "ServerMetrics", "WorkerMetrics"]
+
 SCRAPE_TIMEOUT = 1.0    # how long a scrape waits for each worker's snapshot
-ANSWER_TIMEOUT = 5.0    # how long a worker waits for the master's text
-MASTER = "master"       # the worker label of the master's (and the one process's) gauges
-
-
-class MetricsUnavailable(FrameworkError):
-    """The figures of the whole server could not be gathered now (503 to the scraper)."""
-
-
-def _workers_gauge(serving: int) -> Snapshot:
-    return {"fw_workers": {"type": GAUGE, "help": "Worker processes serving",
-                           "labels": [], "samples": [[[], serving]]}}
-
-
-def one_process_exposition(metrics: Metrics) -> bytes:
-    """/metrics of the one process (workers=0): its own figures."""
-    summed = MetricsSum()
-    summed.add(metrics.snapshot(), MASTER)
-    summed.add(_workers_gauge(0), None)
-    return summed.exposition()
 
 
 class ServerMetrics:
@@ -108,13 +86,12 @@ class ServerMetrics:
         summed.add(self._own.snapshot(), MASTER)
         for pid, (label, snapshot) in self._last.items():
             summed.add(snapshot, label, gauges=pid in answered)
-        summed.add(_workers_gauge(sum(w.state == SERVING for w in workers)), None)
+        summed.add(workers_gauge(sum(w.state == SERVING for w in workers)), None)
         return summed.exposition()
 
 
 class WorkerMetrics:
-    """One worker's part in ServerMetrics, for its pipe: it reports, it asks for the whole
-    server's text (a scrape it received), and it retires when its pipe closes."""
+    """One worker's part in ServerMetrics, for its pipe (abc.PipeMetrics)."""
 
     def __init__(self, server: ServerMetrics, pid: int, label: str) -> None:
         self._server = server
@@ -129,35 +106,3 @@ class WorkerMetrics:
 
     async def exposition(self) -> bytes:
         return await self._server.exposition()
-
-
-class MasterScrapes:
-    """A worker's /metrics requests waiting for the master (``scrape``, answered ``scraped``)."""
-
-    def __init__(self) -> None:
-        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._ids = itertools.count(1)
-
-    async def ask(self, channel: Channel | None) -> bytes:
-        """The whole server's text; MetricsUnavailable when the master cannot give it."""
-        if channel is None or channel.is_closing:
-            raise MetricsUnavailable("metrics: this worker has no master to ask")
-        request_id = next(self._ids)
-        answer = self._waiting[request_id] = asyncio.get_running_loop().create_future()
-        try:
-            channel.write(control("scrape", id=request_id))
-            reply = await asyncio.wait_for(answer, ANSWER_TIMEOUT)
-        except TimeoutError:
-            raise MetricsUnavailable(f"metrics: the master did not answer within "
-                                     f"{ANSWER_TIMEOUT:g} s") from None
-        finally:
-            self._waiting.pop(request_id, None)
-        if not isinstance(reply.get("text"), str):
-            raise MetricsUnavailable(f"metrics: the master could not gather them "
-                                     f"({reply.get('error')})")
-        return str(reply["text"]).encode()
-
-    def answered(self, message: dict[str, Any]) -> None:
-        waiting = self._waiting.get(message["id"])
-        if waiting is not None and not waiting.done():
-            waiting.set_result(message)

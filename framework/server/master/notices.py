@@ -13,6 +13,8 @@ import blinker
 
 from framework.server.abc import ServedApp
 
+__all__ = ["WorkerNotices"]
+
 logger = logging.getLogger("framework.server")
 
 

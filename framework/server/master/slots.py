@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from framework.server.master.worker_pipe import WorkerPipe
 
+__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "BOOTING", "MAX_BOOT_FAILURES", "SERVING",
+           "STABLE_AFTER", "STOPPING", "Slot", "WorkerProcess", "worker_name"]
+
 STABLE_AFTER = 3.0
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 10.0
@@ -93,6 +96,19 @@ class Slot:
                 if booting else f"{worker.uptime(now):.1f} s after starting, before answering "
                 "any request")
         return f"{case}: replaced in {delay:.2f} s (backoff)"
+
+    def vacate(self, worker: WorkerProcess, generation: int, now: float) -> str | None:
+        """Take the dead ``worker`` out of the slot; when that is a restart, its case and
+        timing (as record_exit says them), else None: not the slot's, or the successor of a
+        reload that stopped (it runs a generation past ``generation``: no backoff)."""
+        if worker not in (self.current, self.successor):
+            return None
+        abandoned = worker is self.successor and worker.generation > generation
+        if worker is self.current:
+            self.current, self.successor = self.successor, None
+        else:
+            self.successor = None
+        return None if abandoned else self.record_exit(worker, now)
 
     def back_off(self, now: float) -> float:
         """Delay the slot's next worker, twice as long as the last time; returns the delay."""

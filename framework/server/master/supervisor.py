@@ -18,6 +18,8 @@ from framework.process import ProcessInfo
 if TYPE_CHECKING:
     from framework.server.master.slots import WorkerProcess
 
+__all__ = ["Supervisor", "WorkerInfo", "WorkerStats", "supervisor_of_this_process"]
+
 
 @dataclass(frozen=True)
 class WorkerInfo:

@@ -1,12 +1,13 @@
 """The master's end of one worker's pipe: control frames, broker frames, stats requests.
 
-Control frames go to the arbiter (ready, heartbeat, answered, retire, boot_failed), named
-by the worker's pid, or answer a stats or metrics request; metrics snapshots go to the
-master's sums, and a worker's scrape is answered with the whole server's /metrics text;
-broker frames go to the master's broker host.
+Control frames go to the master's PipeListener (ready, heartbeat, answered, retire,
+boot_failed), named by the worker's pid, or answer a stats or metrics request; metrics
+snapshots go to the master's sums (PipeMetrics), and a worker's scrape is answered with the
+whole server's /metrics text; broker frames go to the master's broker host.
 Whatever a worker sends, the master keeps running: bad frames are logged with the worker's
-name and dropped. The pipe knows its worker only by pid and name, so this module needs
-nothing of the arbiter's bookkeeping (slots.py), which holds each worker's pipe.
+name and dropped. The pipe knows its worker only by pid and name, and its listeners only by
+their Protocols (abc.py), so this module needs nothing of the arbiter's bookkeeping
+(slots.py), which holds each worker's pipe.
 """
 
 from __future__ import annotations
@@ -15,25 +16,16 @@ import asyncio
 import itertools
 import logging
 from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Any
 
 from framework.broker import BrokerHost
 from framework.broker.channel import MAX_FRAME_SIZE, Channel
-from framework.server.master.metrics import WorkerMetrics
+from framework.server.abc import PipeListener, PipeMetrics
 from framework.server.messages import BROKER, CONTROL, control, handle_control
 
+__all__ = ["WorkerPipe"]
+
 logger = logging.getLogger("framework.server")
-
-
-class PipeListener(Protocol):
-    """What the arbiter hears from the worker with pid ``pid``."""
-
-    def worker_ready(self, pid: int) -> None: ...
-    def worker_heard_from(self, pid: int) -> None: ...
-    def worker_answered(self, pid: int) -> None: ...
-    def worker_retiring(self, pid: int, reason: str) -> None: ...
-    def worker_boot_failed(self, pid: int, error: str) -> None: ...
-    def worker_closed_pipe(self, pid: int) -> None: ...
 
 
 class WorkerPipe:
@@ -43,7 +35,7 @@ class WorkerPipe:
     """
 
     def __init__(self, conn: Connection, pid: int, name: str, listener: PipeListener,
-                 broker_host: BrokerHost | None, metrics: WorkerMetrics | None = None) -> None:
+                 broker_host: BrokerHost | None, metrics: PipeMetrics | None = None) -> None:
         self._conn: Connection | None = conn
         self.fd: int | None = conn.fileno()
         self.pid = pid
@@ -176,7 +168,7 @@ class WorkerPipe:
         self._scrapes.add(task)
         task.add_done_callback(self._scrapes.discard)
 
-    async def _answer_scrape(self, metrics: WorkerMetrics, request_id: int) -> None:
+    async def _answer_scrape(self, metrics: PipeMetrics, request_id: int) -> None:
         try:
             self.send(control("scraped", id=request_id,
                               text=(await metrics.exposition()).decode()))

@@ -27,12 +27,17 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from framework.metrics import COUNTER, GAUGE, HISTOGRAM, WORKER_LABEL, Key, Snapshot
+from framework.errors import FrameworkError
+from framework.metrics import COUNTER, GAUGE, HISTOGRAM, WORKER_LABEL, Key, Metrics, Snapshot
 from framework.ratelimit import RateLimitedLog
+
+__all__ = ["CONTENT_TYPE", "MASTER", "MetricsSum", "MetricsUnavailable", "bucket_label",
+           "one_process_exposition", "workers_gauge"]
 
 logger = logging.getLogger("framework.metrics")
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what every Prometheus server reads
 _skipped = RateLimitedLog(logger, 60.0)
+MASTER = "master"  # the worker label of the master's (and the one process's) gauges
 bucket_label: Callable[[float], str] = floatToGoString  # "0.005", "1.0", "+Inf": as Prometheus
 
 
@@ -142,3 +147,20 @@ class _Families(Collector):
 def _number(value: Any) -> float:
     """A gauge's value; JSON has no NaN or infinity (orjson writes them as null)."""
     return math.nan if value is None else float(value)
+
+
+class MetricsUnavailable(FrameworkError):
+    """The figures of the whole server could not be gathered now (503 to the scraper)."""
+
+
+def workers_gauge(serving: int) -> Snapshot:
+    return {"fw_workers": {"type": GAUGE, "help": "Worker processes serving",
+                           "labels": [], "samples": [[[], serving]]}}
+
+
+def one_process_exposition(metrics: Metrics) -> bytes:
+    """/metrics of the one process (workers=0): its own figures."""
+    summed = MetricsSum()
+    summed.add(metrics.snapshot(), MASTER)
+    summed.add(workers_gauge(0), None)
+    return summed.exposition()

@@ -1,4 +1,4 @@
-"""The one place fw touches aiohttp's internals: each use feature-checked, with a public fallback.
+"""Where fw touches aiohttp's internals: each use feature-checked, with a public fallback.
 
 fw answers faster by reaching into a few aiohttp internals: JsonResponse skips re-parsing
 ``web.Response``'s arguments, the router hands each request its match info directly, the
@@ -17,7 +17,7 @@ import asyncio
 import functools
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from aiohttp import ChainMapProxy, StreamReader, hdrs, web, web_response
 from aiohttp.abc import AbstractStreamWriter
@@ -293,7 +293,7 @@ def _running_test_server_class() -> Callable[[str], BaseTestServer]:
                              port=self.served_url.port)
 
         async def start_server(self, loop: asyncio.AbstractEventLoop | None = None,
-                               **kwargs: Any) -> None:
+                               **kwargs: object) -> None:
             """Already serving."""
 
         def make_url(self, path: StrOrURL) -> URL:
@@ -311,7 +311,7 @@ def _running_test_server_class() -> Callable[[str], BaseTestServer]:
     return RunningTestServer
 
 
-def _serves_elsewhere(*args: Any, **kwargs: Any) -> Any:
+def _serves_elsewhere(*args: object, **kwargs: object) -> NoReturn:
     raise NotImplementedError("this test server is served elsewhere")
 
 
