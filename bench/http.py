@@ -29,7 +29,6 @@ wrk's burst of keep-alive connections depends on scheduling. Run from the reposi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import urllib.request
@@ -106,10 +105,9 @@ TYPED: dict[str, Command] = {
 
 def serve_plain_aiohttp(port: int) -> None:
     """The one-process baseline, on the event loop fw's single process uses."""
-    from framework.server.single import loop_factory
+    from framework.server.loops import loop_factory
 
-    factory = loop_factory()
-    loop = factory() if factory else asyncio.new_event_loop()
+    loop = loop_factory("auto")()
     web.run_app(_aiohttp_app(), host="127.0.0.1", port=port, access_log=None, print=None,
                 loop=loop)
 

@@ -51,6 +51,7 @@ class FrameworkConfig:
     max_requests_jitter: int = 0
     max_memory_mb: int = 0
     reuse_port: bool = False
+    loop: Literal["auto", "asyncio", "uvloop"] = "auto"  # a serving process's event loop
     broker_url: str = ""
     max_body_size: int = 1048576
     access_log: bool = True

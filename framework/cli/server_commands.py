@@ -47,8 +47,10 @@ def server_start(ctx: click.Context, app_spec: str | None, host: str | None, por
         app.configure("framework", **flags)
     except ConfigError as error:
         raise CliError(str(error)) from None
-    # the flags are in the app's config now
-    server = plan_server(app, pid_file=pid_file, source=source_of(ctx, app))
+    try:  # the flags are in the app's config now
+        server = plan_server(app, pid_file=pid_file, source=source_of(ctx, app))
+    except ConfigError as error:
+        raise CliError(str(error)) from None
     ctx.exit(execute(app, "server:start", server.serve, server.loop_factory))
 
 
@@ -159,7 +161,7 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     header = (f"master {status['pid']}  app {status['app']}  project {status['project']}  "
               f"{status['address']}  "
               f"up {_duration(status['uptime'])}  generation {status['generation']}  "
-              f"broker {status['broker']}  workers {len(status['workers'])}/"
+              f"broker {status['broker']}  loop {status['loop']}  workers {len(status['workers'])}/"
               f"{status['workers_wanted']}")
     rows = [tuple(_cell(worker[key]) for key in ("id", "pid", "state", "generation"))
             + (_duration(worker["uptime"]),)

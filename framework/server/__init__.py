@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from framework.config import FrameworkConfig
 from framework.http.transport.logs import configure_logging
 from framework.server.abc import ServedApp
+from framework.server.loops import loop_name
 from framework.server.sockets import BindError, bind_socket
 
 if TYPE_CHECKING:
@@ -40,15 +41,17 @@ def plan_server(app: ServedApp, *, pid_file: str | None = None,
     again from ``source`` (without one, they run the master's copy)."""
     config: FrameworkConfig = app.get(FrameworkConfig)
     configure_logging(config)
+    loop_name(config.loop)  # uvloop asked for and missing: a ConfigError before anything starts
     if config.worker_count() == 0:
-        from framework.server.single import loop_factory, serve_single
+        from framework.server.loops import loop_factory
+        from framework.server.single import serve_single
 
         async def serve_one_process() -> int:
             try:  # binds once its signal handlers are set
                 return await serve_single(app, config, pid_file, source)
             except BindError as error:
                 return _cannot_listen(error)
-        return ServerPlan(loop_factory(), serve_one_process)
+        return ServerPlan(loop_factory(config.loop), serve_one_process)
 
     from framework.server.master.arbiter import Arbiter, master_loop_factory
 

@@ -18,7 +18,6 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
 from typing import NoReturn
 
 import blinker
@@ -213,11 +212,3 @@ async def serve_single(app: ServedApp, config: FrameworkConfig, pid_file: str | 
             pid.remove()
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (nothing forks in this mode), else asyncio's default loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    new_event_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return new_event_loop

@@ -2,7 +2,7 @@
 
 A reload's worker first imports the app again from disk (see reloader.py). It tells the
 app's container what this process is (its ProcessInfo; its pipe to the master
-as BrokerAdapter), runs a fresh event loop (uvloop when installed), builds its own services,
+as BrokerAdapter), runs a fresh event loop (FrameworkConfig.loop: uvloop by default), builds its own services,
 serves HTTP on the socket it inherited (or its own, with reuse_port), talks to the master
 over its pipe (heartbeats, ready, stats, retire; broker frames to the pipe adapter) and
 stops gracefully when told to, or quickly when the master dies.
@@ -17,7 +17,6 @@ import random
 import signal
 import socket
 import time
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -34,6 +33,7 @@ from framework.metrics import Metrics
 from framework.process import ProcessInfo, become_worker, process_info
 from framework.server.abc import ServedApp
 from framework.server.fork import die_with_parent, exit_child
+from framework.server.loops import loop_factory
 from framework.server.messages import BROKER, CONTROL, control, handle_control
 from framework.server.process_title import title_worker
 from framework.server.reloader import AppSource, worker_config
@@ -42,14 +42,6 @@ from framework.server.sockets import bind_socket
 from framework.server.worker_metrics import REPORT_EVERY, MasterScrapes
 
 __all__ = ["MASTER_DIED", "WORKER_BOOT_ERROR", "Worker", "run_worker"]
-
-new_event_loop: Callable[[], asyncio.AbstractEventLoop]
-try:  # typed alike with uvloop installed or not (pyproject.toml's mypy overrides)
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is optional
-    new_event_loop = asyncio.new_event_loop
-else:
-    new_event_loop = uvloop.new_event_loop
 
 logger = logging.getLogger("framework.server")
 
@@ -68,7 +60,7 @@ def run_worker(app: ServedApp, config: FrameworkConfig, sock: socket.socket | No
         app.override_in_process(ProcessInfo, become_worker(worker_id))
         title_worker(worker_id, app.name)
         worker = Worker(app, config, sock, conn, worker_id, master_pid, fresh)
-        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:
             return runner.run(worker.run())
     except BaseException:  # noqa: BLE001 - whatever happens, the child leaves with a code
         logger.exception("worker %d crashed", worker_id)

@@ -80,6 +80,7 @@ class ServerFigures(TypedDict):
     uptime: float
     generation: int
     broker: Literal["redis", "memory"]
+    loop: Literal["asyncio", "uvloop"]  # what the workers (or the one process) run
     workers_wanted: int
     workers: list[WorkerStatus]
 

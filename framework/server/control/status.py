@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from framework.config import FrameworkConfig
 from framework.server.control.frames import ServerFigures, WorkerStatus
+from framework.server.loops import loop_name
 from framework.server.master.slots import WorkerProcess
 from framework.server.master.supervisor import WorkerStats
 
@@ -29,6 +30,7 @@ def server_status(*, app: str, address: str, uptime: float, generation: int,
     return {
         "pid": os.getpid(), "app": app, "address": address, "uptime": round(uptime, 3),
         "generation": generation, "broker": "redis" if config.broker_url else "memory",
+        "loop": loop_name(config.loop),
         "workers_wanted": workers_wanted,
         "workers": [worker_status(worker, figures.get(worker.pid), now)
                     for worker in sorted(workers, key=lambda w: (w.worker_id, w.started))],
