@@ -17,13 +17,20 @@ installed) with the same connections and duration:
    and Litestar (msgspec) on uvicorn. Target: fw at least 1.3 times FastAPI's requests/s;
    its ratio to Litestar is printed.
 
+4. balance (bench/balance.py): the busiest worker's share of the requests in each of 8
+   trials (64 keep-alive connections opened at once) with 2 and 4 workers, for fw's default
+   shared socket (balanced accepting), reuse_port and, with ``--unbalanced CHECKOUT`` (the
+   commit before it, e.g. ``git archive e376fa8 | tar -x -C /tmp/fw-before``), the old
+   accept loop. Target: at most 55% with 2 workers, 35% with 4, in every trial.
+
 Servers are measured in turn, each round in the other order so that drift hits every row,
 and each row keeps its best round: with the client on the same machine, which worker takes
 wrk's burst of keep-alive connections depends on scheduling. Run from the repository root
 (as a module: a file named http.py run as a script would shadow the standard library's):
 
     python -m bench.http [--seconds 5] [--connections 64] [--rounds 3]
-                         [--tables one|two|typed|both|all]   (both: one and two; default all)
+                         [--tables one|two|typed|balance|both|all]   (both: one and two)
+                         [--trials 8] [--unbalanced CHECKOUT]        (the balance table)
 """
 
 from __future__ import annotations
@@ -34,10 +41,12 @@ import sys
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
 from bench.apps import _aiohttp_app
+from bench.balance import print_balance
 from bench.loadgen import LoadResult, load
 from bench.servers import free_port, serving
 from bench.typed_apps import ORDER_BODY
@@ -167,9 +176,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3,
                         help="servers are measured in turn this many times; best kept")
-    parser.add_argument("--tables", choices=["one", "two", "typed", "both", "all"],
-                        default="all", help="one process, two workers, typed POST; both: "
-                        "the first two; all: the three")
+    parser.add_argument("--tables", choices=["one", "two", "typed", "balance", "both", "all"],
+                        default="all", help="one process, two workers, typed POST, balance; "
+                        "both: the first two; all: the four")
+    parser.add_argument("--trials", type=int, default=8, help="trials of the balance table")
+    parser.add_argument("--unbalanced", type=Path, metavar="CHECKOUT",
+                        help="the balance table's old-accept-loop row, from this checkout")
     parser.add_argument("--serve-aiohttp", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_aiohttp:
@@ -179,10 +191,11 @@ def main() -> int:
     two = best_of_rounds(TWO_WORKERS, args) if args.tables in ("two", "both", "all") else {}
     typed = (best_of_rounds(TYPED, args, TYPED_POST) if args.tables in ("typed", "all")
              else {})
-    client = next(iter({**one, **two, **typed}.values())).client
-    print(f"{client} with {args.connections} connections for {args.seconds:g} s; "
-          f"best of {args.rounds} rounds\n")
-    checks: list[tuple[str, float, float]] = []
+    checks: list[tuple[str, float, float]] = []  # (label, figure, at least)
+    if one or two or typed:
+        client = next(iter({**one, **two, **typed}.values())).client
+        print(f"{client} with {args.connections} connections for {args.seconds:g} s; "
+              f"best of {args.rounds} rounds\n")
     if one:
         single_ratio = print_table("GET /hello, one process (ratio to plain aiohttp):", one,
                                    "aiohttp (plain handler)")
@@ -203,10 +216,19 @@ def main() -> int:
         litestar = typed[LITESTAR].requests_per_second
         print(f"\nfw / Litestar, typed POST = "
               f"{typed['fw (workers=0)'].requests_per_second / litestar:.2f} (no target)\n")
+    shares: list[tuple[str, float, float]] = []  # (label, figure, at most)
+    if args.tables in ("balance", "all"):
+        shares = print_balance(args.trials, 1.0, args.connections, args.unbalanced)
+        print()
     for label, ratio, target in checks:
         verdict = "meets" if ratio >= target else "MISSES"
         print(f"{label} = {ratio:.2f} ({verdict} the target: at least {target:.2f})")
-    return 0 if all(ratio >= target for _, ratio, target in checks) else 1
+    for label, share, bar in shares:
+        verdict = "meets" if share <= bar else "MISSES"
+        print(f"{label} = {share:.0%} in the worst trial ({verdict} the target: at most "
+              f"{bar:.0%})")
+    return 0 if all(ratio >= target for _, ratio, target in checks) and all(
+        share <= bar for _, share, bar in shares) else 1
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from framework.http.metrics import HttpMetrics
 from framework.http.probes import Probes
 from framework.http.router import Router
 from framework.http.transport.accepting import Acceptor
+from framework.http.transport.balance import Seat
 from framework.http.transport.connections import ConnectionGuard
 from framework.http.transport.logs import AccessLog
 from framework.http.transport.protocol import SERVER_NAME, Connection
@@ -184,9 +185,10 @@ class HttpServer:
         await request.writer.drain()
         return response
 
-    async def start(self, sock: socket.socket) -> None:
+    async def start(self, sock: socket.socket, seat: Seat | None = None) -> None:
         """Serve on ``sock``, a bound and listening socket, with the connection limits:
-        keepalive_timeout, header_read_timeout, room made when descriptors run out."""
+        keepalive_timeout, header_read_timeout, room made when descriptors run out. With
+        ``seat`` (a worker on the shared socket), accepting is balanced over the workers."""
         config = self.config
         # the request factory makes web.Request, the type fw's router and handlers take
         serve = cast(Callable[[web.BaseRequest], Awaitable[web.StreamResponse]], self._serve)
@@ -203,7 +205,7 @@ class HttpServer:
         self._guard = guard = ConnectionGuard(lambda: cast(list[Connection], server.connections),
                                               config.header_read_timeout)
         self._acceptor = Acceptor(sock, connection, lambda: len(server.connections),
-                                  guard.make_room)
+                                  guard.make_room, seat)
         guard.start()
         self._acceptor.start()
 

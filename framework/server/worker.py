@@ -2,10 +2,11 @@
 
 A reload's worker first imports the app again from disk (see reloader.py). It tells the
 app's container what this process is (its ProcessInfo; its pipe to the master
-as BrokerAdapter), runs a fresh event loop (FrameworkConfig.loop: uvloop by default), builds its own services,
-serves HTTP on the socket it inherited (or its own, with reuse_port), talks to the master
-over its pipe (heartbeats, ready, stats, retire; broker frames to the pipe adapter) and
-stops gracefully when told to, or quickly when the master dies.
+as BrokerAdapter), runs a fresh event loop (FrameworkConfig.loop: uvloop by default), builds
+its own services, serves HTTP on the socket it inherited, balanced with the other workers
+through its seat in the master's AcceptTable (or on its own socket, with reuse_port), talks
+to the master over its pipe (heartbeats, ready, stats, retire; broker frames to the pipe
+adapter) and stops gracefully when told to, or quickly when the master dies.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from framework.broker import BrokerAdapter
 from framework.broker.channel import Channel, FrameTooLarge
 from framework.broker.pipe import PipeAdapter, attach_to_master
 from framework.config import FrameworkConfig
+from framework.http.transport.balance import Seat
 from framework.jobs.service import JobService, start_jobs
 from framework.metrics import Metrics
 from framework.process import ProcessInfo, become_worker, process_info
@@ -53,13 +55,14 @@ ORPHAN_EXIT_AFTER = 1.8  # ... and the process is gone this long after, blocked 
 
 def run_worker(app: ServedApp, config: FrameworkConfig, sock: socket.socket | None,
                conn: Connection, worker_id: int, master_pid: int,
-               fresh: AppSource | None = None) -> int:
+               fresh: AppSource | None = None, seat: Seat | None = None) -> int:
     """The worker process's whole life; returns its exit code. With ``fresh``, it serves
-    the app imported again from there rather than the master's copy."""
+    the app imported again from there rather than the master's copy; with ``seat``, it
+    accepts from the shared ``sock`` in turn with the other workers."""
     try:
         app.override_in_process(ProcessInfo, become_worker(worker_id))
         title_worker(worker_id, app.name)
-        worker = Worker(app, config, sock, conn, worker_id, master_pid, fresh)
+        worker = Worker(app, config, sock, conn, worker_id, master_pid, fresh, seat)
         with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:
             return runner.run(worker.run())
     except BaseException:  # noqa: BLE001 - whatever happens, the child leaves with a code
@@ -72,11 +75,12 @@ class Worker:
 
     def __init__(self, app: ServedApp, config: FrameworkConfig, sock: socket.socket | None,
                  conn: Connection, worker_id: int, master_pid: int,
-                 fresh: AppSource | None = None) -> None:
+                 fresh: AppSource | None = None, seat: Seat | None = None) -> None:
         self.app = app
         self.config = config
         self.fresh = fresh
         self.sock = sock
+        self.seat = seat
         self.conn = conn
         self.worker_id = worker_id
         self.master_pid = master_pid
@@ -149,7 +153,10 @@ class Worker:
         await self.app.startup()
         await self._dispatch(events.on_server_bootstrap, events.on_server_worker_bootstrap)
         self.server = HttpServer(self.app, self.config, self.scrape_server, self.first_answer)
-        await self.server.start(self.sock if self.sock is not None else self._bind_own())
+        if self.sock is not None:
+            await self.server.start(self.sock, self.seat)
+        else:
+            await self.server.start(self._bind_own())
         await self._dispatch(events.on_server_bootstrap_done,
                              events.on_server_worker_bootstrap_done)
         self.jobs = await start_jobs(self.app)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -22,13 +23,20 @@ SERVER_NAME = "fw"  # the Server header of every response: no Python or aiohttp 
 class Connection(compat.RequestHandler):
     """One client connection: aiohttp's protocol with fw's answer to unparseable requests,
     and the idle state the connection guard reads (``waiting_for_request``,
-    ``requests_received``, from framework.compat.aiohttp)."""
+    ``requests_received``, from framework.compat.aiohttp). ``closed()`` is called when the
+    connection is lost (the acceptor counts the connections open)."""
 
-    __slots__ = ("_rejections",)
+    __slots__ = ("_rejections", "_on_lost")
 
-    def __init__(self, manager: web.Server, *, rejections: RateLimitedLog, **kwargs: Any) -> None:
+    def __init__(self, manager: web.Server, closed: Callable[[], None], *,
+                 rejections: RateLimitedLog, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._rejections = rejections
+        self._on_lost = closed
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        self._on_lost()
 
     def handle_error(self, request: web.BaseRequest, status: int = 500,
                      exc: BaseException | None = None,

@@ -30,6 +30,7 @@ from framework.server.master.halt import HaltServer
 from framework.server.master.operator import Operator
 from framework.server.master.reports import WorkerReports
 from framework.server.master.rolling import Reloads
+from framework.server.master.seats import AcceptSeats
 from framework.server.master.services import MasterServices
 from framework.server.master.slots import SERVING, STOPPING, Slot, WorkerProcess, worker_name
 from framework.server.master.worker_pipe import WorkerPipe
@@ -82,6 +83,8 @@ class Arbiter:
         self.started = time.monotonic()
         self.address = ""
         self.stop_requested: HaltServer | None = None  # by an operator (fw server:stop)
+        # each worker's open connections, for balanced accepting on the shared socket
+        self.seats = AcceptSeats(balanced=not config.reuse_port)
 
     async def run(self) -> int:
         try:
@@ -223,6 +226,7 @@ class Arbiter:
         # the pipes to workers whose channel is not open yet.
         watched = [key.fd for key in self.selector.get_map().values()]
         siblings = [w.pipe.fd for w in self.workers.values() if w.pipe.fd is not None]
+        seat = self.seats.take(slot.worker_id)
         try:
             pid = fork_worker([self.selector.fileno(), *watched, master_end.fileno(),
                                *siblings])
@@ -230,18 +234,20 @@ class Arbiter:
             logger.error("cannot fork worker %d: %s", slot.worker_id, error)
             master_end.close()
             worker_end.close()
+            self.seats.give_back(seat)
             slot.back_off(time.monotonic())
             return None
         if pid == 0:
             exit_child(run_worker(self.app, self.config, self.sock, worker_end,
-                                  slot.worker_id, self.pid, self.reloads.fresh_source()))
+                                  slot.worker_id, self.pid, self.reloads.fresh_source(),
+                                  seat))
         worker_end.close()
         metrics = self.services.metrics
         pipe = WorkerPipe(master_end, pid, worker_name(slot.worker_id, pid), self.reports,
                           self.broker_host,
                           None if metrics is None else metrics.of_worker(pid, slot.worker_id))
         worker = WorkerProcess(slot.worker_id, pid, self.reloads.generation, pipe,
-                               slot.restarts)
+                               slot.restarts, seat=seat)
         self.workers[pid] = worker
         pipe.start()
         logger.info("%s booting", worker)
@@ -330,6 +336,7 @@ class Arbiter:
         """Log how ``worker`` ended and when its slot gets the next one (at once, or after a
         backoff: see slots.py); a slot that keeps failing to boot stops the master."""
         del self.workers[worker.pid]
+        self.seats.give_back(worker.seat)
         exit_code = os.waitstatus_to_exitcode(status)
         signum = -exit_code if exit_code < 0 else None
         code = exit_code if exit_code >= 0 else None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from framework.http.transport.balance import Seat
     from framework.server.master.worker_pipe import WorkerPipe
 
 __all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "BOOTING", "MAX_BOOT_FAILURES", "SERVING",
@@ -55,6 +56,7 @@ class WorkerProcess:
     stop_deadline: float | None = None    # when a stopping worker is killed
     boot_error: str | None = None         # the exception that stopped its bootstrap
     answered: bool = False                # it answered a request (health probes aside)
+    seat: Seat | None = None              # its cell of the AcceptTable, if it has one
 
     def __str__(self) -> str:
         return worker_name(self.worker_id, self.pid)
