@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Awaitable
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -109,7 +109,9 @@ class RedisQueues:
 
     async def status(self) -> QueueStatus:
         names = sorted(name.decode() if isinstance(name, bytes) else name
-                       for name in await cast("Awaitable[set[bytes | str]]",
+                       # redis-py 5 types smembers as a sync-or-async union, 8 as awaitable
+                       # set[bytes | str]: a cast that is redundant under neither
+                       for name in await cast("Awaitable[set[Any]]",
                                               self._client.smembers(self._names)))
         names = [name for name in names if not name.endswith(DEAD_SUFFIX)]
         async with self._client.pipeline(transaction=False) as pipe:
