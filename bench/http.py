@@ -3,14 +3,17 @@
 Three tables from one run, every row loaded by the same client (bench/loadgen.py: wrk when
 installed) with the same connections and duration:
 
-1. one process: fw (workers=0) against a plain aiohttp handler on the same event loop, both
-   without access logs. Target: fw at least 0.85 of aiohttp's requests/s. fw also runs with
-   metrics off (metrics_path ""): what counting every request for /metrics costs. Target:
-   metrics on (the default) at least 0.95 of metrics off.
-2. two worker processes: ``fw server:start --workers 2`` against gunicorn with aiohttp's
-   GunicornUVLoopWebWorker, uvicorn ``--workers 2`` with Starlette, and Sanic with 2
-   workers; fw both with its default shared socket and with reuse_port=True (a socket per
-   worker, which the kernel balances). Target: fw at least gunicorn+aiohttp's requests/s.
+1. one process: fw (workers=0, its default loop: uvloop) against a plain aiohttp handler,
+   on asyncio's loop (aiohttp as installed) and on fw's loop, all without access logs.
+   Targets (issue 19): fw at least 1.3 times aiohttp on asyncio's loop and 1.15 times
+   aiohttp on the same loop. fw also runs with metrics off (metrics_path ""): what counting
+   every request for /metrics costs. Target: metrics on (the default) at least 0.95 of off.
+2. and 2b. two and four worker processes: ``fw server:start --workers N`` against gunicorn
+   with aiohttp's GunicornWebWorker (asyncio) and GunicornUVLoopWebWorker, uvicorn with
+   Starlette (uvloop, httptools), Sanic, and Granian (Rust, ASGI Starlette; reported, not
+   targeted) when installed; fw both with its default shared socket (balanced accepting) and
+   with reuse_port=True. Target (issue 19): fw at least 1.3 times gunicorn + aiohttp's
+   GunicornWebWorker.
 3. typed POST, one process each: POST /orders with a 10-field JSON body (a nested object, a
    datetime, a UUID, a list, an Optional, a 1..100 range; bench/typed_apps.py) validated
    into its type and echoed with 201, by fw (dataclasses), FastAPI (pydantic v2) on uvicorn
@@ -29,13 +32,14 @@ wrk's burst of keep-alive connections depends on scheduling. Run from the reposi
 (as a module: a file named http.py run as a script would shadow the standard library's):
 
     python -m bench.http [--seconds 5] [--connections 64] [--rounds 3]
-                         [--tables one|two|typed|balance|both|all]   (both: one and two)
+                         [--tables one|two|four|typed|balance|both|all] (both: one, two)
                          [--trials 8] [--unbalanced CHECKOUT]        (the balance table)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import urllib.request
@@ -50,6 +54,7 @@ from bench.balance import print_balance
 from bench.loadgen import LoadResult, load
 from bench.servers import free_port, serving
 from bench.typed_apps import ORDER_BODY
+from framework.server.loops import LoopChoice
 
 Command = Callable[[int], list[str]]
 PYTHON = sys.executable
@@ -79,28 +84,49 @@ HELLO = Workload()
 TYPED_POST = Workload("/orders", ORDER_BODY)
 
 
+PLAIN_AIOHTTP = "aiohttp (plain handler, asyncio loop)"
+PLAIN_AIOHTTP_FW_LOOP = "aiohttp (plain handler, fw's loop)"
 ONE_PROCESS: dict[str, Command] = {
-    "aiohttp (plain handler)": lambda port: [PYTHON, "-m", "bench.http", "--serve-aiohttp",
-                                             str(port)],
+    PLAIN_AIOHTTP: lambda port: [PYTHON, "-m", "bench.http", "--serve-aiohttp", str(port),
+                                 "--aiohttp-loop", "asyncio"],
+    PLAIN_AIOHTTP_FW_LOOP: lambda port: [PYTHON, "-m", "bench.http", "--serve-aiohttp",
+                                         str(port)],
     "fw (workers=0)": fw_command(0),
     "fw (workers=0, metrics off)": fw_command(0, "bench.apps:app_metrics_off"),
 }
 DEFAULT_FW = "fw (workers=0)"
 METRICS_OFF = "fw (workers=0, metrics off)"
-TWO_WORKERS: dict[str, Command] = {
-    "fw (--workers 2)": fw_command(2),
-    "fw (--workers 2, reuse_port)": fw_command(2, "bench.apps:app_reuse_port"),
-    "gunicorn + aiohttp": lambda port: [
-        PYTHON, "-m", "gunicorn", "bench.apps:aiohttp_app", "--workers", "2",
-        "--bind", f"127.0.0.1:{port}", "--worker-class", "aiohttp.worker.GunicornUVLoopWebWorker",
-        "--log-level", "warning"],
-    "uvicorn + starlette": lambda port: [
-        PYTHON, "-m", "uvicorn", "bench.apps:starlette_app", "--workers", "2",
-        "--port", str(port), "--no-access-log", "--log-level", "warning"],
-    "sanic": lambda port: [
-        PYTHON, "-m", "sanic", "bench.apps:sanic_app", "--workers", "2", "--port", str(port),
-        "--no-access-logs", "--no-motd"],
-}
+GUNICORN = "gunicorn + aiohttp (GunicornWebWorker)"
+
+
+def gunicorn_command(workers: int, worker_class: str) -> Command:
+    return lambda port: [PYTHON, "-m", "gunicorn", "bench.apps:aiohttp_app", "--workers",
+                         str(workers), "--bind", f"127.0.0.1:{port}", "--worker-class",
+                         f"aiohttp.worker.{worker_class}", "--log-level", "warning"]
+
+
+def workers_table(workers: int) -> dict[str, Command]:
+    """The servers of the N-worker table: fw's two socket modes and the peers (Granian only
+    when installed)."""
+    n = str(workers)
+    servers: dict[str, Command] = {
+        f"fw (--workers {n})": fw_command(workers),
+        f"fw (--workers {n}, reuse_port)": fw_command(workers, "bench.apps:app_reuse_port"),
+        GUNICORN: gunicorn_command(workers, "GunicornWebWorker"),
+        "gunicorn + aiohttp (uvloop worker)": gunicorn_command(workers,
+                                                               "GunicornUVLoopWebWorker"),
+        "uvicorn + starlette": lambda port: [
+            PYTHON, "-m", "uvicorn", "bench.apps:starlette_app", "--workers", n,
+            "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        "sanic": lambda port: [
+            PYTHON, "-m", "sanic", "bench.apps:sanic_app", "--workers", n, "--port", str(port),
+            "--no-access-logs", "--no-motd"],
+    }
+    if importlib.util.find_spec("granian") is not None:
+        servers["granian + starlette (reported)"] = lambda port: [
+            PYTHON, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port",
+            str(port), "--workers", n, "--no-log", "bench.apps:starlette_app"]
+    return servers
 
 
 FASTAPI = "FastAPI (pydantic v2), uvicorn"
@@ -112,11 +138,12 @@ TYPED: dict[str, Command] = {
 }
 
 
-def serve_plain_aiohttp(port: int) -> None:
-    """The one-process baseline, on the event loop fw's single process uses."""
+def serve_plain_aiohttp(port: int, loop_choice: LoopChoice) -> None:
+    """The one-process baseline: aiohttp's own web.run_app on the loop ``loop_choice`` gives
+    (fw's default, "auto", or asyncio's)."""
     from framework.server.loops import loop_factory
 
-    loop = loop_factory("auto")()
+    loop = loop_factory(loop_choice)()
     web.run_app(_aiohttp_app(), host="127.0.0.1", port=port, access_log=None, print=None,
                 loop=loop)
 
@@ -159,11 +186,11 @@ def print_table(title: str, results: dict[str, LoadResult], baseline: str) -> fl
     default configuration's rows: metrics on)."""
     reference = results[baseline].requests_per_second
     print(title)
-    print(f"| {'server':<31} | {'req/s':>8} | {'p99 ms':>7} | {'errors':>6} | "
+    print(f"| {'server':<40} | {'req/s':>8} | {'p99 ms':>7} | {'errors':>6} | "
           f"{'ratio':>6} |")
-    print(f"|{'-' * 33}|{'-' * 9}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|")
+    print(f"|{'-' * 42}|{'-' * 9}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|")
     for name, result in results.items():
-        print(f"| {name:<31} | {result.requests_per_second:>8.0f} | {result.p99_ms:>7.2f} | "
+        print(f"| {name:<40} | {result.requests_per_second:>8.0f} | {result.p99_ms:>7.2f} | "
               f"{result.errors:>6} | {result.requests_per_second / reference:>6.2f} |")
     fw = max(result.requests_per_second for name, result in results.items()
              if name.startswith("fw") and name != METRICS_OFF)
@@ -176,39 +203,48 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3,
                         help="servers are measured in turn this many times; best kept")
-    parser.add_argument("--tables", choices=["one", "two", "typed", "balance", "both", "all"],
-                        default="all", help="one process, two workers, typed POST, balance; "
-                        "both: the first two; all: the four")
+    parser.add_argument("--tables",
+                        choices=["one", "two", "four", "typed", "balance", "both", "all"],
+                        default="all", help="one process, two workers, four workers, typed "
+                        "POST, balance; both: one and two; all: every table")
     parser.add_argument("--trials", type=int, default=8, help="trials of the balance table")
     parser.add_argument("--unbalanced", type=Path, metavar="CHECKOUT",
                         help="the balance table's old-accept-loop row, from this checkout")
     parser.add_argument("--serve-aiohttp", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--aiohttp-loop", choices=["auto", "asyncio"], default="auto",
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_aiohttp:
-        serve_plain_aiohttp(args.serve_aiohttp)
+        serve_plain_aiohttp(args.serve_aiohttp, args.aiohttp_loop)
         return 0
     one = best_of_rounds(ONE_PROCESS, args) if args.tables in ("one", "both", "all") else {}
-    two = best_of_rounds(TWO_WORKERS, args) if args.tables in ("two", "both", "all") else {}
+    two = (best_of_rounds(workers_table(2), args) if args.tables in ("two", "both", "all")
+           else {})
+    four = best_of_rounds(workers_table(4), args) if args.tables in ("four", "all") else {}
     typed = (best_of_rounds(TYPED, args, TYPED_POST) if args.tables in ("typed", "all")
              else {})
     checks: list[tuple[str, float, float]] = []  # (label, figure, at least)
-    if one or two or typed:
-        client = next(iter({**one, **two, **typed}.values())).client
+    if one or two or four or typed:
+        client = next(iter({**one, **two, **four, **typed}.values())).client
         print(f"{client} with {args.connections} connections for {args.seconds:g} s; "
               f"best of {args.rounds} rounds\n")
     if one:
-        single_ratio = print_table("GET /hello, one process (ratio to plain aiohttp):", one,
-                                   "aiohttp (plain handler)")
+        single_ratio = print_table("GET /hello, one process (ratio to plain aiohttp on "
+                                   "asyncio's loop):", one, PLAIN_AIOHTTP)
+        same_loop = (one[DEFAULT_FW].requests_per_second
+                     / one[PLAIN_AIOHTTP_FW_LOOP].requests_per_second)
         metrics_ratio = (one[DEFAULT_FW].requests_per_second
                          / one[METRICS_OFF].requests_per_second)
-        checks += [("fw / plain aiohttp, one process", single_ratio, 0.85),
+        checks += [("fw / plain aiohttp (asyncio's loop), one process", single_ratio, 1.3),
+                   ("fw / plain aiohttp on fw's loop, one process", same_loop, 1.15),
                    ("fw metrics on / metrics off, one process", metrics_ratio, 0.95)]
         print()
-    if two:
-        workers_ratio = print_table("GET /hello, two workers (ratio to gunicorn + aiohttp):",
-                                    two, "gunicorn + aiohttp")
-        checks.append(("best fw row / gunicorn + aiohttp, two workers", workers_ratio, 1.0))
-        print()
+    for count, table in ((2, two), (4, four)):
+        if table:
+            ratio = print_table(f"GET /hello, {count} workers (ratio to {GUNICORN}):", table,
+                                GUNICORN)
+            checks.append((f"best fw row / {GUNICORN}, {count} workers", ratio, 1.3))
+            print()
     if typed:
         fastapi_ratio = print_table("POST /orders (typed body), one process (ratio to FastAPI):",
                                     typed, FASTAPI)
