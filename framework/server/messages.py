@@ -18,7 +18,7 @@ from framework.metrics import Snapshot
 
 __all__ = ["BROKER", "CONTROL", "AskMetrics", "AskStats", "Answered", "BootFailed", "Heartbeat",
            "MasterMessage", "MetricsReport", "Ready", "Retire", "Scrape", "Scraped",
-           "StatsReply", "Stop", "WorkerMessage", "control", "handle_control"]
+           "StatsReply", "Stop", "WorkerMessage", "handle_control"]
 
 logger = logging.getLogger("framework.server")
 
@@ -123,11 +123,6 @@ class Scraped(_Control):
 
 
 MasterMessage = Stop | AskStats | AskMetrics | Scraped
-
-
-def control(op: str, **fields: object) -> dict[str, object]:
-    """A control frame for operation ``op``."""
-    return {"k": CONTROL, "op": op, **fields}
 
 
 def handle_control(receiver: object, message: Mapping[str, object], peer: str) -> None:

@@ -19,7 +19,6 @@ import signal
 import socket
 import time
 from multiprocessing.connection import Connection
-from typing import Any
 
 import blinker
 import psutil
@@ -36,7 +35,23 @@ from framework.process import ProcessInfo, become_worker, process_info
 from framework.server.abc import ServedApp
 from framework.server.fork import die_with_parent, exit_child
 from framework.server.loops import loop_factory
-from framework.server.messages import BROKER, CONTROL, control, handle_control
+from framework.server.messages import (
+    BROKER,
+    CONTROL,
+    Answered,
+    AskMetrics,
+    AskStats,
+    BootFailed,
+    Heartbeat,
+    MetricsReport,
+    Ready,
+    Retire,
+    Scraped,
+    StatsReply,
+    Stop,
+    WorkerMessage,
+    handle_control,
+)
 from framework.server.process_title import title_worker
 from framework.server.reloader import AppSource, worker_config
 from framework.server.serving import HttpServer
@@ -121,8 +136,8 @@ class Worker:
             await self.boot()
         except Exception as error:
             logger.exception("%s failed to boot", self.name)
-            await self._tell_master(control("boot_failed",
-                                            error=f"{type(error).__name__}: {error}"))
+            await self._tell_master(BootFailed(k=CONTROL, op="boot_failed",
+                                               error=f"{type(error).__name__}: {error}"))
             if loaded:  # never the master's copy of a reload's worker: it is not this one's
                 await self.app.shutdown()
             return WORKER_BOOT_ERROR
@@ -160,7 +175,7 @@ class Worker:
         await self._dispatch(events.on_server_bootstrap_done,
                              events.on_server_worker_bootstrap_done)
         self.jobs = await start_jobs(self.app)
-        await self._tell_master(control("ready"))
+        await self._tell_master(Ready(k=CONTROL, op="ready"))
 
     def _bind_own(self) -> socket.socket:
         return bind_socket(self.config.host, self.config.port, reuse_port=True)
@@ -248,9 +263,9 @@ class Worker:
         """Its first answer is going out: the master learns it first (the frame is in the pipe
         before the answer is on its socket), so a death from now on is no crash loop."""
         if self.channel is not None and not self.channel.is_closing:
-            self.channel.write(control("answered"))
+            self.channel.write(Answered(k=CONTROL, op="answered"))
 
-    async def _tell_master(self, message: dict[str, Any]) -> None:
+    async def _tell_master(self, message: WorkerMessage) -> None:
         assert self.channel is not None
         try:
             await self.channel.send(message)
@@ -262,7 +277,7 @@ class Worker:
         timeout = self.config.worker_timeout
         tick = min(max(timeout / 4, 0.05), 1.0) if timeout > 0 else 1.0
         while True:
-            await self._tell_master(control("heartbeat"))
+            await self._tell_master(Heartbeat(k=CONTROL, op="heartbeat"))
             self._ask_to_retire_when_due()
             if self.server is not None and time.monotonic() >= self._next_report:
                 self._next_report = time.monotonic() + REPORT_EVERY
@@ -280,17 +295,17 @@ class Worker:
             reason = f"max_memory_mb ({self.rss() // (1024 * 1024)} MiB resident)"
         if reason is not None and self.channel is not None:
             self.retiring = True
-            self.channel.write(control("retire", reason=reason))
+            self.channel.write(Retire(k=CONTROL, op="retire", reason=reason))
 
     # Control messages from the master.
 
-    def on_stop(self, message: dict[str, Any]) -> None:
+    def on_stop(self, message: Stop) -> None:
         self.request_stop(float(message["timeout"]))
 
-    def on_metrics(self, message: dict[str, Any]) -> None:
+    def on_metrics(self, message: AskMetrics) -> None:
         self.report_metrics(int(message["id"]))
 
-    def on_scraped(self, message: dict[str, Any]) -> None:
+    def on_scraped(self, message: Scraped) -> None:
         self.scrapes.answered(message)
 
     def report_metrics(self, request_id: int | None = None) -> None:
@@ -299,10 +314,12 @@ class Worker:
         if self.channel is None or self.channel.is_closing or (
                 self.metrics is None and request_id is None):
             return
-        asked = {} if request_id is None else {"id": request_id}
-        snapshot = {} if self.metrics is None else self.metrics.snapshot()
+        report = MetricsReport(k=CONTROL, op="metrics",
+                               snapshot={} if self.metrics is None else self.metrics.snapshot())
+        if request_id is not None:
+            report["id"] = request_id
         try:
-            self.channel.write(control("metrics", snapshot=snapshot, **asked))
+            self.channel.write(report)
         except FrameTooLarge as error:
             logger.error("%s: its metrics are too many to report: %s", self.name, error)
 
@@ -310,10 +327,10 @@ class Worker:
         """GET metrics_path: the whole server's figures, gathered by the master."""
         return await self.scrapes.ask(self.channel)
 
-    def on_stats(self, message: dict[str, Any]) -> None:
+    def on_stats(self, message: AskStats) -> None:
         assert self.channel is not None
-        self.channel.write(control(
-            "stats", id=message["id"], rss=self.rss(),
+        self.channel.write(StatsReply(
+            k=CONTROL, op="stats", id=int(message["id"]), rss=self.rss(),
             requests=self.server.requests_served if self.server is not None else 0,
             in_flight=self.server.in_flight if self.server is not None else 0,
             uptime=time.monotonic() - self.started))

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Any
 
 from framework.broker.channel import Channel
 from framework.metrics_sum import MetricsUnavailable
-from framework.server.messages import control
+from framework.server.messages import CONTROL, Scrape, Scraped
 
 __all__ = ["ANSWER_TIMEOUT", "REPORT_EVERY", "MasterScrapes"]
 
@@ -26,7 +25,7 @@ class MasterScrapes:
     """A worker's /metrics requests waiting for the master (``scrape``, answered ``scraped``)."""
 
     def __init__(self) -> None:
-        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._waiting: dict[int, asyncio.Future[Scraped]] = {}
         self._ids = itertools.count(1)
 
     async def ask(self, channel: Channel | None) -> bytes:
@@ -36,19 +35,20 @@ class MasterScrapes:
         request_id = next(self._ids)
         answer = self._waiting[request_id] = asyncio.get_running_loop().create_future()
         try:
-            channel.write(control("scrape", id=request_id))
+            channel.write(Scrape(k=CONTROL, op="scrape", id=request_id))
             reply = await asyncio.wait_for(answer, ANSWER_TIMEOUT)
         except TimeoutError:
             raise MetricsUnavailable(f"metrics: the master did not answer within "
                                      f"{ANSWER_TIMEOUT:g} s") from None
         finally:
             self._waiting.pop(request_id, None)
-        if not isinstance(reply.get("text"), str):
+        text = reply.get("text")
+        if not isinstance(text, str):
             raise MetricsUnavailable(f"metrics: the master could not gather them "
                                      f"({reply.get('error')})")
-        return str(reply["text"]).encode()
+        return text.encode()
 
-    def answered(self, message: dict[str, Any]) -> None:
+    def answered(self, message: Scraped) -> None:
         """The master's ``scraped`` frame: it wakes the request of its id, if still waiting."""
         waiting = self._waiting.get(message["id"])
         if waiting is not None and not waiting.done():

@@ -26,7 +26,7 @@ from framework.server.master.slots import (
     WorkerProcess,
 )
 from framework.server.master.worker_pipe import WorkerPipe
-from framework.server.messages import control
+from framework.server.messages import CONTROL, Stop
 from framework.server.pid_file import PidFile, PidFileError
 
 
@@ -123,7 +123,7 @@ async def test_stats_are_asked_over_the_pipe_and_matched_by_id() -> None:
     master_end, worker_end = pipe_ends()
     pipe = WorkerPipe(master_end, 4242, "worker 1 (pid 4242)", Heard(), None)
     pipe.start()
-    await until(lambda: pipe.send(control("stop", timeout=1.0)))
+    await until(lambda: pipe.send(Stop(k=CONTROL, op="stop", timeout=1.0)))
     assert orjson.loads(await asyncio.to_thread(worker_end.recv_bytes))["op"] == "stop"
 
     def answer() -> None:

@@ -34,7 +34,7 @@ from framework.server.master.seats import AcceptSeats
 from framework.server.master.services import MasterServices
 from framework.server.master.slots import SERVING, STOPPING, Slot, WorkerProcess, worker_name
 from framework.server.master.worker_pipe import WorkerPipe
-from framework.server.messages import control
+from framework.server.messages import CONTROL, Stop
 from framework.server.process_title import title_master
 from framework.server.reloader import AppSource, server_identity
 from framework.server.sockets import socket_url
@@ -294,7 +294,7 @@ class Arbiter:
         timeout = self.config.graceful_shutdown_timeout
         worker.state = STOPPING
         worker.stop_deadline = time.monotonic() + timeout + KILL_GRACE
-        if not worker.pipe.send(control("stop", timeout=timeout)):
+        if not worker.pipe.send(Stop(k=CONTROL, op="stop", timeout=timeout)):
             self._send_signal(worker, signal.SIGTERM)
 
     def kill_at_once(self, worker: WorkerProcess) -> None:

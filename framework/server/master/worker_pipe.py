@@ -15,13 +15,27 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Literal
 
 from framework.broker import BrokerHost
 from framework.broker.channel import MAX_FRAME_SIZE, Channel
 from framework.server.abc import PipeListener, PipeMetrics
-from framework.server.messages import BROKER, CONTROL, control, handle_control
+from framework.server.messages import (
+    BROKER,
+    CONTROL,
+    Answered,
+    AskMetrics,
+    AskStats,
+    BootFailed,
+    Heartbeat,
+    Ready,
+    Retire,
+    Scrape,
+    Scraped,
+    handle_control,
+)
 
 __all__ = ["WorkerPipe"]
 
@@ -54,7 +68,7 @@ class WorkerPipe:
         self._task = asyncio.get_running_loop().create_task(
             self._serve(), name=f"pipe to {self.name}")
 
-    def send(self, message: dict[str, Any]) -> bool:
+    def send(self, message: Mapping[str, object]) -> bool:
         """Queue ``message`` to the worker; False when the pipe is not open (yet or anymore)."""
         if self._channel is None or self._channel.is_closing:
             return False
@@ -69,11 +83,15 @@ class WorkerPipe:
         """The worker's metrics snapshot (reported as it arrives), or None without one in time."""
         return await self._ask("metrics", timeout)
 
-    async def _ask(self, op: str, timeout: float) -> dict[str, Any] | None:
+    async def _ask(self, op: Literal["stats", "metrics"], timeout: float
+                   ) -> dict[str, Any] | None:
         request_id = next(self._ids)
         reply = self._replies[request_id] = asyncio.get_running_loop().create_future()
+        request: AskStats | AskMetrics = (
+            AskStats(k=CONTROL, op="stats", id=request_id) if op == "stats"
+            else AskMetrics(k=CONTROL, op="metrics", id=request_id))
         try:
-            if not self.send(control(op, id=request_id)):
+            if not self.send(request):
                 return None
             return await asyncio.wait_for(reply, timeout)
         except TimeoutError:
@@ -131,19 +149,19 @@ class WorkerPipe:
 
     # Control messages from the worker.
 
-    def on_ready(self, message: dict[str, Any]) -> None:
+    def on_ready(self, message: Ready) -> None:
         self._listener.worker_ready(self.pid)
 
-    def on_heartbeat(self, message: dict[str, Any]) -> None:
+    def on_heartbeat(self, message: Heartbeat) -> None:
         self._listener.worker_heard_from(self.pid)
 
-    def on_answered(self, message: dict[str, Any]) -> None:
+    def on_answered(self, message: Answered) -> None:
         self._listener.worker_answered(self.pid)
 
-    def on_retire(self, message: dict[str, Any]) -> None:
+    def on_retire(self, message: Retire) -> None:
         self._listener.worker_retiring(self.pid, str(message["reason"]))
 
-    def on_boot_failed(self, message: dict[str, Any]) -> None:
+    def on_boot_failed(self, message: BootFailed) -> None:
         self._listener.worker_boot_failed(self.pid, str(message["error"]))
 
     def on_stats(self, message: dict[str, Any]) -> None:
@@ -159,7 +177,7 @@ class WorkerPipe:
         if "id" in message:
             self._answered(message)
 
-    def on_scrape(self, message: dict[str, Any]) -> None:
+    def on_scrape(self, message: Scrape) -> None:
         """It was asked for /metrics: answer with the whole server's text."""
         if self._metrics is None:
             return
@@ -170,11 +188,12 @@ class WorkerPipe:
 
     async def _answer_scrape(self, metrics: PipeMetrics, request_id: int) -> None:
         try:
-            self.send(control("scraped", id=request_id,
+            self.send(Scraped(k=CONTROL, op="scraped", id=request_id,
                               text=(await metrics.exposition()).decode()))
         except Exception as error:  # noqa: BLE001 - the worker answers 503; the master lives
             logger.exception("gathering metrics for %s failed", self.name)
-            self.send(control("scraped", id=request_id, error=type(error).__name__))
+            self.send(Scraped(k=CONTROL, op="scraped", id=request_id,
+                              error=type(error).__name__))
 
     def _answered(self, message: dict[str, Any]) -> None:
         reply = self._replies.get(message["id"])
