@@ -21,21 +21,8 @@ from typing import Any, Literal
 
 from framework.broker import BrokerHost
 from framework.broker.channel import MAX_FRAME_SIZE, Channel
+from framework.server import messages as ctl
 from framework.server.abc import PipeListener, PipeMetrics
-from framework.server.messages import (
-    BROKER,
-    CONTROL,
-    Answered,
-    AskMetrics,
-    AskStats,
-    BootFailed,
-    Heartbeat,
-    Ready,
-    Retire,
-    Scrape,
-    Scraped,
-    handle_control,
-)
 
 __all__ = ["WorkerPipe"]
 
@@ -87,9 +74,9 @@ class WorkerPipe:
                    ) -> dict[str, Any] | None:
         request_id = next(self._ids)
         reply = self._replies[request_id] = asyncio.get_running_loop().create_future()
-        request: AskStats | AskMetrics = (
-            AskStats(k=CONTROL, op="stats", id=request_id) if op == "stats"
-            else AskMetrics(k=CONTROL, op="metrics", id=request_id))
+        request: ctl.AskStats | ctl.AskMetrics = (
+            ctl.AskStats(k=ctl.CONTROL, op="stats", id=request_id) if op == "stats"
+            else ctl.AskMetrics(k=ctl.CONTROL, op="metrics", id=request_id))
         try:
             if not self.send(request):
                 return None
@@ -133,9 +120,9 @@ class WorkerPipe:
 
     def _route(self, message: dict[str, Any]) -> None:
         kind = message.get("k")
-        if kind == CONTROL:
-            handle_control(self, message, self.name)
-        elif kind == BROKER and self._broker_host is not None:
+        if kind == ctl.CONTROL:
+            ctl.handle_control(self, message, self.name)
+        elif kind == ctl.BROKER and self._broker_host is not None:
             try:
                 self._broker_host.handle(self.pid, message)
             except Exception:  # noqa: BLE001 - a worker's bad request must not stop the master
@@ -149,19 +136,19 @@ class WorkerPipe:
 
     # Control messages from the worker.
 
-    def on_ready(self, message: Ready) -> None:
+    def on_ready(self, message: ctl.Ready) -> None:
         self._listener.worker_ready(self.pid)
 
-    def on_heartbeat(self, message: Heartbeat) -> None:
+    def on_heartbeat(self, message: ctl.Heartbeat) -> None:
         self._listener.worker_heard_from(self.pid)
 
-    def on_answered(self, message: Answered) -> None:
+    def on_answered(self, message: ctl.Answered) -> None:
         self._listener.worker_answered(self.pid)
 
-    def on_retire(self, message: Retire) -> None:
+    def on_retire(self, message: ctl.Retire) -> None:
         self._listener.worker_retiring(self.pid, str(message["reason"]))
 
-    def on_boot_failed(self, message: BootFailed) -> None:
+    def on_boot_failed(self, message: ctl.BootFailed) -> None:
         self._listener.worker_boot_failed(self.pid, str(message["error"]))
 
     def on_stats(self, message: dict[str, Any]) -> None:
@@ -177,7 +164,7 @@ class WorkerPipe:
         if "id" in message:
             self._answered(message)
 
-    def on_scrape(self, message: Scrape) -> None:
+    def on_scrape(self, message: ctl.Scrape) -> None:
         """It was asked for /metrics: answer with the whole server's text."""
         if self._metrics is None:
             return
@@ -188,11 +175,11 @@ class WorkerPipe:
 
     async def _answer_scrape(self, metrics: PipeMetrics, request_id: int) -> None:
         try:
-            self.send(Scraped(k=CONTROL, op="scraped", id=request_id,
+            self.send(ctl.Scraped(k=ctl.CONTROL, op="scraped", id=request_id,
                               text=(await metrics.exposition()).decode()))
         except Exception as error:  # noqa: BLE001 - the worker answers 503; the master lives
             logger.exception("gathering metrics for %s failed", self.name)
-            self.send(Scraped(k=CONTROL, op="scraped", id=request_id,
+            self.send(ctl.Scraped(k=ctl.CONTROL, op="scraped", id=request_id,
                               error=type(error).__name__))
 
     def _answered(self, message: dict[str, Any]) -> None:
