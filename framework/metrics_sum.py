@@ -5,7 +5,10 @@ keeps one sample per process, told apart by a ``worker`` label. The text is writ
 prometheus_client (its metric families and ``generate_latest``), never by hand. A snapshot
 comes from another process: a family that does not match what is already summed under its
 name (another type, labels or buckets: e.g. code changed by a reload) is left out and
-logged, never an error.
+logged, never an error. The one process (workers=0) writes its own figures the same way
+(``one_process_exposition``); MetricsUnavailable is a scrape that cannot be answered now.
+It sits in the base layer so that http (the /metrics route) and server (the master's sums)
+both use it.
 """
 
 from __future__ import annotations
@@ -154,6 +157,7 @@ class MetricsUnavailable(FrameworkError):
 
 
 def workers_gauge(serving: int) -> Snapshot:
+    """``fw_workers``: how many workers serve, as a snapshot to add to a sum."""
     return {"fw_workers": {"type": GAUGE, "help": "Worker processes serving",
                            "labels": [], "samples": [[[], serving]]}}
 

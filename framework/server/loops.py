@@ -24,11 +24,19 @@ LoopChoice = Literal["auto", "asyncio", "uvloop"]
 def loop_name(choice: LoopChoice) -> Literal["asyncio", "uvloop"]:
     """The loop ``choice`` gives on this machine; ConfigError when uvloop is asked for and
     is not installed."""
-    installed = importlib.util.find_spec("uvloop") is not None
+    installed = _uvloop_installed()
     if choice == "uvloop" and not installed:
         raise ConfigError("FrameworkConfig.loop: 'uvloop' is not installed here (pip install "
                           "uvloop), or choose 'auto' or 'asyncio'", "loop")
     return "uvloop" if installed and choice != "asyncio" else "asyncio"
+
+
+def _uvloop_installed() -> bool:
+    """Whether uvloop can be imported here, found without importing it."""
+    try:
+        return importlib.util.find_spec("uvloop") is not None
+    except ImportError:  # an import hook that refuses it
+        return False
 
 
 def loop_factory(choice: LoopChoice) -> Callable[[], asyncio.AbstractEventLoop]:

@@ -257,16 +257,29 @@ def receive_exactly(client: socket.socket, size: int) -> bytes:
 
 
 PLAIN_APP = '''
+import click
+
 from framework import App, FrameworkModule, http
+from framework.broker import BrokerKeyValue
 
 
 class Hello:
+    def __init__(self, kv: BrokerKeyValue) -> None:
+        self.kv = kv
+
     @http.get("/hello")
     async def hello(self) -> dict:
+        await self.kv.set("greeted", "yes")
         return {"message": "hello"}
 
 
-app = App(imports=[FrameworkModule()], controllers=[Hello])  # the default name, "app"
+@click.command("greeted")
+async def greeted(kv: BrokerKeyValue) -> None:
+    click.echo(f"greeted: {await kv.get('greeted')}")
+
+
+app = App(imports=[FrameworkModule()], controllers=[Hello],
+          commands=[greeted])  # the default name, "app"
 '''
 
 
@@ -295,6 +308,9 @@ def test_a_cli_in_another_project_never_finds_or_stops_this_projects_server(
         answer = urllib.request.urlopen(f"{server.url}/hello", timeout=10)
         assert json.loads(answer.read()) == {"message": "hello"}      # still serving
         assert server.process.poll() is None
+        # A module command uses its own project's server's broker, never another's.
+        assert run_fw("greeted", cwd=mine).stdout == "greeted: yes\n"
+        assert run_fw("greeted", cwd=theirs).stdout == "greeted: None\n"
 
         # This project's own CLI finds it without --port, and says whose it is.
         own = run_fw("server:status", "--json", cwd=mine)

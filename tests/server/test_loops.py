@@ -67,3 +67,35 @@ def test_a_loop_fw_does_not_know_stops_start_up_naming_the_variable(project: Pat
                     env={"APP_FRAMEWORK_LOOP": "trio"})
     assert result.returncode == 2
     assert "APP_FRAMEWORK_LOOP" in result.stderr and "'trio'" in result.stderr, result.stderr
+
+
+NO_UVLOOP = """
+import sys
+
+
+class NoUvloop:
+    \"\"\"Makes uvloop impossible to import, as on a machine without it.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "uvloop":
+            raise ModuleNotFoundError("No module named 'uvloop'")
+        return None
+
+
+sys.meta_path.insert(0, NoUvloop())
+"""
+
+
+def test_without_uvloop_auto_serves_on_asyncio_and_uvloop_stops_start_up(
+        project: Path, tmp_path: Path) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(NO_UVLOOP)
+    env = {"PYTHONPATH": str(hooks)}  # after the project and fw (tests/support.py)
+    with ServerProcess("app:app", "--workers", "0", cwd=project, env=env) as server:
+        server.wait_serving()
+        assert loop_of(server.url)["loop"] == "asyncio"
+    with ServerProcess("app:app", "--workers", "0", cwd=project,
+                       env={**env, "APP_FRAMEWORK_LOOP": "uvloop"}) as refused:
+        assert refused.wait_exit() == 2
+        assert "'uvloop' is not installed" in refused.output(), refused.output()
